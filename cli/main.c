@@ -1,0 +1,60 @@
+/* main.c — the `kiln` command: one subcommand per job, each in its own file (cli/cmd_*.c).
+ * Errors print kiln_last_error() and exit 1; usage errors exit 2.
+ */
+#include "cli/cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"ir", cli_cmd_ir, "print a checkpoint's IR graph"},
+    {"exec", cli_cmd_exec, "run a model on named tensors from a safetensors file, write its outputs"},
+    {"similarity", cli_cmd_similarity, "embed sentences (mean pooling) and print their cosine similarities"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "kiln %s — compile and run transformer checkpoints\n\nusage: kiln COMMAND [options]\n\ncommands:\n", KILN_VERSION);
+    for (size_t i = 0; i < KILN_ARRAY_SIZE(commands); i++) fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n`kiln COMMAND --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("kiln %s\n", KILN_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < KILN_ARRAY_SIZE(commands); i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "kiln: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
+
+int cli_fail(const char *what) {
+    fprintf(stderr, "kiln: %s: %s\n", what, kiln_last_error());
+    return 1;
+}
+
+const char *cli_flag_value(int argc, char **argv, int *i, const char *flag) {
+    if (strcmp(argv[*i], flag) != 0) return NULL;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "kiln: %s needs a value\n", flag);
+        exit(2);
+    }
+    return argv[++*i];
+}
+
+int64_t cli_parse_int(const char *flag, const char *text) {
+    char *end;
+    long long v = strtoll(text, &end, 10);
+    if (!*text || *end || v < 0) {
+        fprintf(stderr, "kiln: %s: '%s' is not a non-negative integer\n", flag, text);
+        exit(2);
+    }
+    return v;
+}

@@ -1,0 +1,178 @@
+/* interp.c — the reference backend: flattens fused regions, builds the shared program skeleton,
+ * and emits one launch per computing node, all pointing at cg_interp_kernel.
+ */
+#include "codegen/interp/interp.h"
+
+int64_t interp_numel(const interp_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++) n *= t->shape[i];
+    return n;
+}
+
+kiln_status cg_interp_kernel(const rt_kernel_call *call) {
+    const cg_interp_params *p = call->params;
+    interp_call c;
+    memset(&c, 0, sizeof(c));
+    c.p = p;
+    c.call = call;
+    const int64_t *d = call->dims;
+    for (int i = 0; i <= p->n_in; i++) {
+        interp_tensor *t = i < p->n_in ? &c.in[i] : &c.out;
+        t->data = call->args[i];
+        t->dtype = p->dtype[i];
+        t->rank = p->rank[i];
+        for (int k = 0; k < t->rank; k++) t->shape[k] = *d++;
+    }
+    c.extra = d;
+    uint32_t f = ir_op_flags(p->op);
+    if (p->op == IR_OP_EXPAND || (f & IR_OPF_ELEMENTWISE)) return interp_elementwise(&c);
+    if (f & IR_OPF_NORMALIZATION) return interp_normalization(&c);
+    if (f & IR_OPF_CONTRACTION) return interp_matmul(&c);
+    if (f & IR_OPF_MOVEMENT) return interp_movement(&c);
+    return kiln_error(KILN_ERR_INTERNAL, "interp: no kernel for op '%s'", ir_op_name(p->op));
+}
+
+static bool interp_supports(const ir_node *n) {
+    if (n->op == IR_OP_FUSED || (ir_op_flags(n->op) & IR_OPF_LEAF)) return true;
+    // Computation is in f32 (and integers for ids, positions and masks); wider types come later.
+    if (kiln_dtype_get_info(n->dtype)->is_quantized && n->op != IR_OP_GATHER) return false;
+    if ((n->dtype == KILN_F16 || n->dtype == KILN_BF16) && n->op != IR_OP_CAST) return false;
+    for (int k = 0; k < n->n_inputs; k++) {
+        kiln_dtype t = n->inputs[k]->dtype;
+        if (kiln_dtype_get_info(t)->is_quantized) return false;
+        if ((t == KILN_F16 || t == KILN_BF16) && n->op != IR_OP_CAST && n->op != IR_OP_GATHER) return false;
+    }
+    return true;
+}
+
+static size_t interp_alignment(void) { return 64; }
+
+static rt_class class_of(ir_op op) {
+    uint32_t f = ir_op_flags(op);
+    if (f & IR_OPF_CONTRACTION) return RT_CLASS_CONTRACTION;
+    if (f & IR_OPF_NORMALIZATION) return RT_CLASS_NORMALIZATION;
+    if (f & IR_OPF_MOVEMENT) return RT_CLASS_MOVEMENT;
+    if (f & IR_OPF_FUSED) return RT_CLASS_FUSED;
+    return RT_CLASS_ELEMENTWISE;
+}
+
+// FLOPs of one node as an expression (element-wise ops count one per output element;
+// normalizations a handful per element; a matmul 2·M·N·K per batch).
+static rt_expr flops_of(const ir_node *n) {
+    ir_dim numel, r = ir_dim_const(0);
+    if (!ir_node_numel(n, &numel)) return rt_expr_const(0);
+    uint32_t f = ir_op_flags(n->op);
+    if (n->op == IR_OP_MATMUL) {
+        const ir_node *a = n->inputs[0];
+        ir_dim k = a->shape[a->rank - (n->p.trans_a ? 2 : 1)];
+        if (!ir_dim_mul(numel, k, &r) || !ir_dim_mul(r, ir_dim_const(2), &r)) r = ir_dim_const(0);
+    } else if (f & IR_OPF_NORMALIZATION) {
+        ir_node tmp = *n->inputs[0];
+        if (!ir_node_numel(&tmp, &numel) || !ir_dim_mul(numel, ir_dim_const(n->op == IR_OP_LAYER_NORM ? 8 : 5), &r))
+            r = ir_dim_const(0);
+    } else if (f & IR_OPF_ELEMENTWISE) {
+        r = numel;
+    }
+    return cg_expr(r);
+}
+
+static rt_expr bytes_of(const ir_node *n) {
+    ir_dim total = ir_dim_const(0);
+    for (int k = 0; k <= n->n_inputs; k++) {
+        const ir_node *t = k < n->n_inputs ? n->inputs[k] : n;
+        ir_dim numel, b;
+        const kiln_dtype_info *info = kiln_dtype_get_info(t->dtype);
+        if (!ir_node_numel(t, &numel)) return rt_expr_const(0);
+        int64_t count;
+        if (info->is_quantized && ir_dim_is_const(numel, &count)) b = ir_dim_const((int64_t)kiln_dtype_bytes(t->dtype, count));
+        else if (!ir_dim_mul(numel, ir_dim_const(info->block_bytes / info->block_size), &b)) return rt_expr_const(0);
+        if (!ir_dim_add(total, b, &total)) return rt_expr_const(0);
+    }
+    return cg_expr(total);
+}
+
+static kiln_status interp_compile(const ir_graph *src, const cg_weight_source *ws, const rt_head *head, kiln_program **out) {
+    *out = NULL;
+    ir_graph *g = NULL;
+    kiln_program *p = NULL;
+    rt_arg *where = NULL;
+    kiln_status st = cg_flatten(src, &g);
+    if (st) return st;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (!interp_supports(g->nodes[i])) {
+            const ir_node *n = g->nodes[i];
+            st = kiln_error(KILN_ERR_UNSUPPORTED, "interp: op '%s' on %s at %s is not supported", ir_op_name(n->op),
+                            kiln_dtype_get_info(n->dtype)->name, n->path ? n->path : "?");
+            goto error;
+        }
+    }
+    if ((st = cg_program_build(g, ws, head, interp_alignment(), &p, &where))) goto error;
+    p->backend = "interp";
+    int32_t n_launch = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!(ir_op_flags(g->nodes[i]->op) & (IR_OPF_LEAF | IR_OPF_VIEW))) n_launch++;
+    p->launches = calloc((size_t)n_launch + 1, sizeof(rt_launch));
+    if (!p->launches) goto oom;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        if (ir_op_flags(n->op) & (IR_OPF_LEAF | IR_OPF_VIEW)) continue;
+        rt_launch *L = &p->launches[p->n_launches++];
+        cg_interp_params *prm = kiln_arena_alloc(p->arena, sizeof(*prm));
+        char kname[48];
+        snprintf(kname, sizeof(kname), "interp.%s", ir_op_name(n->op));
+        L->kernel = kiln_arena_strdup(p->arena, kname);
+        L->op = ir_op_name(n->op);
+        L->path = kiln_arena_strdup(p->arena, n->path);
+        L->fn = cg_interp_kernel;
+        L->op_class = class_of(n->op);
+        L->flops = flops_of(n);
+        L->bytes = bytes_of(n);
+        if (!prm || !L->kernel) goto oom;
+        prm->op = n->op;
+        prm->n_in = n->n_inputs;
+        prm->axis = n->p.axis;
+        prm->keepdim = n->p.keepdim;
+        prm->trans_a = n->p.trans_a;
+        prm->trans_b = n->p.trans_b;
+        prm->eps = n->p.eps;
+        memcpy(prm->perm, n->p.perm, sizeof(prm->perm));
+        int32_t n_dims = n->rank + (n->op == IR_OP_SLICE ? 2 : n->op == IR_OP_IOTA ? 1 : 0);
+        for (int k = 0; k < n->n_inputs; k++) n_dims += n->inputs[k]->rank;
+        L->dims = calloc((size_t)n_dims + 1, sizeof(rt_expr));
+        if (!L->dims) goto oom;
+        for (int k = 0; k <= n->n_inputs; k++) {
+            const ir_node *t = k < n->n_inputs ? n->inputs[k] : n;
+            prm->rank[k] = t->rank;
+            prm->dtype[k] = t->dtype;
+            for (int d = 0; d < t->rank; d++) L->dims[L->n_dims++] = cg_expr(t->shape[d]);
+            L->args[L->n_args++] = where[t->id];
+        }
+        if (n->op == IR_OP_SLICE) {
+            L->dims[L->n_dims++] = cg_expr(n->p.start);
+            L->dims[L->n_dims++] = cg_expr(n->p.end);
+        } else if (n->op == IR_OP_IOTA) {
+            L->dims[L->n_dims++] = cg_expr(n->p.start);
+        }
+        L->params = prm;
+        L->params_size = sizeof(*prm);
+    }
+    free(where);
+    ir_graph_free(g);
+    *out = p;
+    return KILN_OK;
+oom:
+    st = kiln_error(KILN_ERR_OUT_OF_MEMORY, "interp: out of memory");
+error:
+    if (p) p->weights_release = NULL;
+    rt_program_free(p);
+    free(where);
+    ir_graph_free(g);
+    return st;
+}
+
+const kiln_backend cg_interp_backend = {
+    .name = "interp",
+    .supports = interp_supports,
+    .alignment = interp_alignment,
+    .compile = interp_compile,
+};

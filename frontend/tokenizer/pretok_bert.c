@@ -1,0 +1,20 @@
+/* pretok_bert.c — HF's BertPreTokenizer: split a normalized string on whitespace (dropped) and on
+ * punctuation (each mark its own word). Words are spans of the normalized string, so their
+ * original offsets come from its alignment.
+ */
+#include "frontend/tokenizer/internal.h"
+
+kiln_status fe_tok_pretokenize_bert(const fe_tok_normalized *s, int32_t start, int32_t end, fe_tok_spans *out) {
+    int32_t word = start;
+    for (int32_t i = start; i < end; i++) {
+        bool space = fe_tok_is_whitespace(s->cps[i]);
+        bool punct = !space && fe_tok_is_punctuation(s->cps[i]);
+        if (!space && !punct) continue;
+        if ((word < i && !fe_tok_spans_push(out, word, i)) || (punct && !fe_tok_spans_push(out, i, i + 1)))
+            return kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory splitting words");
+        word = i + 1;
+    }
+    if (word < end && !fe_tok_spans_push(out, word, end))
+        return kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory splitting words");
+    return KILN_OK;
+}

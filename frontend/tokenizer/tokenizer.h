@@ -1,0 +1,83 @@
+/* tokenizer.h — kiln's text tokenizer, bit-exact with Hugging Face `tokenizers`: text in, token ids,
+ * type ids and byte offsets out. It reads a checkpoint's tokenizer.json (or a BERT vocab.txt with
+ * tokenizer_config.json) and runs HF's pipeline: added tokens → normalizer → pre-tokenizer → model →
+ * post-processor. Today that is the BERT family (BertNormalizer, BertPreTokenizer, WordPiece,
+ * BertProcessing / TemplateProcessing); other files are rejected with KILN_ERR_UNSUPPORTED.
+ */
+#ifndef KILN_FE_TOKENIZER_H
+#define KILN_FE_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kiln.h"
+
+// Immutable once open: any number of threads may encode with one tokenizer at the same time.
+typedef struct fe_tokenizer fe_tokenizer;
+
+// One encoded text (or text pair). Every array has n entries and all of them live in one
+// allocation that the encoding owns: release it with fe_encoding_free, never free() an array.
+typedef struct fe_encoding {
+    int32_t n;
+    int32_t *ids;              // (n) token ids
+    int32_t *type_ids;         // (n) token_type_ids: 0 for the text, 1 for the pair (as the template says)
+    int32_t *special_mask;     // (n) 1 where the post-processor added the token ([CLS], [SEP]), else 0;
+                               //     "[MASK]" typed in the text is an ordinary token here, as in HF
+    int32_t *attention_mask;   // (n) all 1 (no padding yet)
+    int32_t *sequence_ids;     // (n) 0: from the text, 1: from the pair, -1: added by the post-processor
+    int64_t (*offsets)[2];     // (n) [start, end) UTF-8 byte offsets into the text the token came from
+                               //     (see sequence_ids); (0, 0) for tokens the post-processor added
+} fe_encoding;
+
+typedef enum fe_tok_special {
+    FE_TOK_UNK = 0,
+    FE_TOK_CLS,
+    FE_TOK_SEP,
+    FE_TOK_PAD,
+    FE_TOK_MASK,
+    FE_TOK_SPECIAL_COUNT
+} fe_tok_special;
+
+// Opens the tokenizer of a checkpoint directory: dir/tokenizer.json when it exists, else
+// dir/vocab.txt with dir/tokenizer_config.json (optional). tokenizer_config.json, when present, also
+// names the special tokens (cls_token, ...). Does not keep a pointer to `dir`.
+// Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument); KILN_ERR_IO (no tokenizer.json and no
+// vocab.txt, or a file that cannot be read); KILN_ERR_FORMAT (malformed file, naming the file and
+// field); KILN_ERR_UNSUPPORTED (a normalizer, pre-tokenizer, model or post-processor type kiln does
+// not implement, naming the file and the type); KILN_ERR_OUT_OF_MEMORY. *out is NULL on failure.
+kiln_status fe_tokenizer_open(const char *dir, fe_tokenizer **out);
+
+// Opens one tokenizer.json file. Special tokens get BERT's names ([CLS], [SEP], ...) unless the
+// file's model or post-processor names them. Statuses as fe_tokenizer_open.
+kiln_status fe_tokenizer_open_file(const char *tokenizer_json_path, fe_tokenizer **out);
+
+// Builds a BERT tokenizer from a vocab.txt (one token per line, id = line number) and an optional
+// tokenizer_config.json (config_path may be NULL): do_lower_case (default true), strip_accents
+// (default: follows do_lower_case), tokenize_chinese_chars (default true), the special token
+// names and added_tokens_decoder. Gives exactly what transformers' BertTokenizer gives.
+// Statuses as fe_tokenizer_open.
+kiln_status fe_tokenizer_open_vocab(const char *vocab_txt_path, const char *config_path, fe_tokenizer **out);
+
+void fe_tokenizer_free(fe_tokenizer *t);   // NULL is fine
+
+// Encodes `text` (and `pair`, NULL for none), both NUL-terminated UTF-8, as HF's
+// tokenizer.encode(text, pair, add_special_tokens=...) does. No truncation, no padding.
+// Keeps no pointer to text or pair. On success *out owns new arrays (fe_encoding_free); on
+// failure *out is empty ({0}) and needs no free.
+// Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL t/text/out, text or pair not valid UTF-8: the message
+// gives the byte offset); KILN_ERR_OUT_OF_MEMORY.
+kiln_status fe_tokenizer_encode(const fe_tokenizer *t, const char *text, const char *pair,
+                                bool add_special_tokens, fe_encoding *out);
+void fe_encoding_free(fe_encoding *e);   // NULL or an empty encoding is fine; leaves *e empty
+
+// The id of `token` (added tokens first, then the model's vocabulary), or -1.
+int32_t fe_tokenizer_token_to_id(const fe_tokenizer *t, const char *token);
+// The token string of `id`, owned by the tokenizer, or NULL for an id nothing names.
+const char *fe_tokenizer_id_to_token(const fe_tokenizer *t, int32_t id);
+// One more than the largest id (the model's vocabulary and the added tokens).
+int32_t fe_tokenizer_vocab_size(const fe_tokenizer *t);
+// The id of a special token ([UNK], [CLS], [SEP], [PAD], [MASK] or what the files name instead),
+// or -1 when the vocabulary has no such token.
+int32_t fe_tokenizer_special_id(const fe_tokenizer *t, fe_tok_special which);
+
+#endif  // KILN_FE_TOKENIZER_H

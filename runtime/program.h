@@ -1,0 +1,165 @@
+/* program.h — what a compiled program is: buffers by space, a launch list of kernels with their
+ * arguments and run-time dims, input/output descriptions, head metadata and a format version.
+ * Every backend (the interpreter too) produces this; the runtime executes it knowing nothing of
+ * the IR. Immutable once built: many contexts (and threads) share one program.
+ */
+#ifndef KILN_RT_PROGRAM_H
+#define KILN_RT_PROGRAM_H
+
+#include "common/common.h"
+
+#define RT_PROGRAM_FORMAT_VERSION 1
+#define RT_MAX_SYMBOLS 16
+#define RT_MAX_ARGS 20
+#define RT_EXPR_MAX_TERMS 6
+#define RT_EXPR_MAX_FACTORS 4
+
+// A dim expression: sum of coeff * product of symbols (same form as the IR's dims).
+typedef struct rt_term {
+    int64_t coeff;
+    uint8_t n_factors;
+    uint8_t factors[RT_EXPR_MAX_FACTORS];
+} rt_term;
+
+typedef struct rt_expr {
+    uint8_t n_terms;
+    rt_term terms[RT_EXPR_MAX_TERMS];
+} rt_expr;
+
+int64_t rt_expr_eval(const rt_expr *e, const int64_t *symbol_values);
+rt_expr rt_expr_const(int64_t v);
+// The symbol id when `e` is exactly one symbol (coefficient 1), else -1.
+int rt_expr_single_symbol(const rt_expr *e);
+
+typedef enum rt_space {
+    RT_SPACE_ARENA = 0,   // the context's arena: offset in bytes
+    RT_SPACE_WEIGHT,      // program weight `index`
+    RT_SPACE_STATE,       // the context's state tensor `index` (KV cache), kept across runs
+    RT_SPACE_INPUT,       // the run's input `index`
+    RT_SPACE_CONST,       // the program's constant blob: offset in bytes
+} rt_space;
+
+typedef struct rt_arg {
+    rt_space space;
+    int32_t index;
+    int64_t offset;       // bytes from the start of the space's buffer
+} rt_arg;
+
+// Classes of work, from the IR's op flags; the profiler groups by them.
+typedef enum rt_class {
+    RT_CLASS_ELEMENTWISE = 0,
+    RT_CLASS_NORMALIZATION,
+    RT_CLASS_CONTRACTION,
+    RT_CLASS_MOVEMENT,
+    RT_CLASS_FUSED,
+} rt_class;
+
+typedef struct rt_pool rt_pool;
+
+// What a kernel receives: resolved pointers for its arguments (inputs first, output last for
+// the interpreter's kernels), its dims evaluated for this run, and its parameter block.
+typedef struct rt_kernel_call {
+    void *const *args;
+    int32_t n_args;
+    const int64_t *dims;
+    int32_t n_dims;
+    const void *params;
+    rt_pool *pool;
+    const char *path;     // module path, for error messages
+} rt_kernel_call;
+
+// Kernels report bad run-time data (a token id out of range) as a status with a message.
+typedef kiln_status (*rt_kernel_fn)(const rt_kernel_call *call);
+
+typedef struct rt_launch {
+    const char *kernel;   // kernel name, e.g. "interp.matmul"
+    rt_kernel_fn fn;
+    int32_t n_args;
+    rt_arg args[RT_MAX_ARGS];
+    int32_t n_dims;
+    rt_expr *dims;        // (n_dims)
+    const void *params;
+    size_t params_size;
+    const char *op;       // the IR op it came from, for profiles
+    const char *path;     // Transformers module path
+    rt_class op_class;
+    rt_expr flops;        // as expressions of the symbols
+    rt_expr bytes;        // bytes read + written
+} rt_launch;
+
+typedef struct rt_weight {
+    const char *name;
+    kiln_dtype dtype;
+    int32_t rank;
+    int64_t shape[KILN_MAX_RANK];
+    const void *data;     // in the model's mapping, or `owned`
+    size_t size_bytes;
+    void *owned;          // a converted copy the program owns (f16 -> f32), else NULL
+} rt_weight;
+
+typedef struct rt_io {
+    const char *name;
+    kiln_dtype dtype;
+    int32_t rank;
+    rt_expr shape[KILN_MAX_RANK];
+    rt_arg where;         // inputs: RT_SPACE_INPUT; outputs: wherever the value lives
+    int default_fill;     // inputs only: -1 required, 0 zeros, 1 ones when omitted
+    int64_t index_limit;  // inputs feeding a gather: ids must be in [0, index_limit); 0 = unchecked
+} rt_io;
+
+typedef struct rt_state {
+    const char *name;
+    kiln_dtype dtype;
+    int32_t rank;
+    int64_t shape[KILN_MAX_RANK];   // at the symbols' maxima
+    size_t size_bytes;
+} rt_state;
+
+typedef enum rt_pooling {
+    RT_POOLING_NONE = 0,
+    RT_POOLING_MEAN,      // mean over tokens where attention_mask is 1
+    RT_POOLING_CLS,       // the first token
+    RT_POOLING_MAX,       // element-wise max over unmasked tokens
+} rt_pooling;
+
+// What pipelines need from the head, so a saved program takes text in on its own.
+typedef struct rt_head {
+    const char *model_type;         // "bert"
+    const char *architecture;       // "BertForSequenceClassification"
+    const char *problem_type;       // "single_label_classification", ... or NULL
+    int32_t n_labels;
+    const char **labels;            // id2label (n_labels)
+    rt_pooling pooling;             // how sentence embeddings pool token vectors
+    bool pooling_normalize;         // L2-normalize sentence embeddings
+} rt_head;
+
+struct kiln_program {
+    uint32_t format_version;
+    const char *backend;            // "interp"
+    kiln_arena *arena;              // strings, tables
+    int32_t n_symbols;
+    const char *symbol_names[RT_MAX_SYMBOLS];
+    int64_t symbol_max[RT_MAX_SYMBOLS];
+    int32_t n_weights;
+    rt_weight *weights;
+    int32_t n_inputs, n_outputs, n_states;
+    rt_io *inputs, *outputs;
+    rt_state *states;
+    int32_t n_launches;
+    rt_launch *launches;
+    size_t arena_bytes;             // planned at the symbols' maxima
+    size_t arena_alignment;
+    void *consts;                   // constant blob (owned, malloc)
+    size_t const_bytes;
+    rt_head head;
+    // The model's mapping that weights point into; released with the program if set.
+    void *weights_owner;
+    void (*weights_release)(void *owner);
+};
+
+void rt_program_free(kiln_program *p);
+
+// Evaluates the byte size of a tensor of `dtype` and shape `shape[rank]` under `symbols`.
+size_t rt_tensor_bytes(kiln_dtype dtype, int rank, const rt_expr *shape, const int64_t *symbols);
+
+#endif  // KILN_RT_PROGRAM_H
