@@ -35,7 +35,7 @@ test-asan: asan model
 test: test-default test-asan
 
 run: build model
-	@./$(BUILD)/kiln similarity --model $(MODEL_DIR) \
+	@./$(BUILD)/kiln similarity --model $(patsubst $(CURDIR)/%,%,$(MODEL_DIR)) \
 	  "A man is eating food." "A man is eating a piece of bread." \
 	  "The girl is carrying a baby." "A man is riding a horse." "Stock markets fell sharply today."
 

@@ -101,12 +101,17 @@ int cli_cmd_similarity(int argc, char **argv) {
     static const char *const mode_names[] = {"none", "mean", "cls", "max"};
     printf("%s (%s): %d sentences -> %lld-dim embeddings (%s pooling%s)\n\n", dir, kiln_model_architecture(m), n, (long long)dim,
            mode_names[mode], normalize ? ", L2-normalized" : "");
-    printf("cosine similarity");
-    for (int j = 0; j < n; j++) printf("  [%d]  ", j);
+    printf("%-18s", "cosine similarity");
+    char label[16];
+    for (int j = 0; j < n; j++) {
+        snprintf(label, sizeof(label), "[%d]", j);
+        printf("%8s", label);
+    }
     printf("\n");
     for (int i = 0; i < n; i++) {
-        printf("[%d]              ", i);
-        for (int j = 0; j < n; j++) printf(" %6.4f", pl_cosine(emb + i * dim, emb + j * dim, dim));
+        snprintf(label, sizeof(label), "[%d]", i);
+        printf("%-18s", label);
+        for (int j = 0; j < n; j++) printf("%8.4f", pl_cosine(emb + i * dim, emb + j * dim, dim));
         printf("   %s\n", texts[i]);
     }
     rc = 0;

@@ -188,17 +188,24 @@ ir_node *ir_node_append(ir_graph *g, const ir_node *proto);
 /* ---- verifier, printer, parser ---- */
 
 // Checks dtypes, shapes, arities, dangling inputs (inputs not earlier in the same graph), cycles,
-// outputs, and fused bodies. Returns KILN_OK or KILN_ERR_FORMAT naming the node and the reason.
+// outputs, and fused bodies. Dtypes and shapes are re-derived with the builder's own constructors.
+// Returns KILN_OK; KILN_ERR_FORMAT naming the node and the reason
+// ("ir: node %12 (matmul) @encoder.layer.0.attention.self.query: inner dims differ: ...");
+// KILN_ERR_INVALID_ARG (NULL graph); KILN_ERR_OUT_OF_MEMORY.
 kiln_status ir_verify(const ir_graph *g);
 // ir_verify that also hands back the node at fault (NULL for a fault of the graph as a whole),
-// so that the parser can name its line. bad_out may be NULL. Also KILN_ERR_OUT_OF_MEMORY.
+// so that the parser can name its line. bad_out may be NULL. Same statuses as ir_verify.
 kiln_status ir_verify_locate(const ir_graph *g, const ir_node **bad_out);
 
-// The textual IR. print → parse → print is identical.
+// The textual IR (format in ir/print.c), appended to `out`. print → parse → print is identical.
+// Prints graphs that fail ir_verify too. Returns KILN_OK, KILN_ERR_INVALID_ARG (NULL argument) or
+// KILN_ERR_OUT_OF_MEMORY.
 kiln_status ir_print(const ir_graph *g, kiln_strbuf *out);
-int ir_dim_print(ir_dim d, const ir_graph *g, char *buf, size_t size);   // like snprintf
-// Parses text made by ir_print into a new graph. CONST data is printed in full, so a parsed
-// graph runs; weights stay names. Returns KILN_OK or KILN_ERR_FORMAT ("line 12: ...").
+int ir_dim_print(ir_dim d, const ir_graph *g, char *buf, size_t size);   // like snprintf; g may be NULL
+// Parses text made by ir_print into a new graph (*graph_out, free with ir_graph_free; NULL on
+// failure), then runs ir_verify. CONST data is printed in full, so a parsed graph runs; weights
+// stay names. Keeps no pointer to `text`. Returns KILN_OK; KILN_ERR_FORMAT ("line 12: ...");
+// KILN_ERR_INVALID_ARG (NULL argument); KILN_ERR_OUT_OF_MEMORY.
 kiln_status ir_parse(const char *text, ir_graph **graph_out);
 
 #endif  // KILN_IR_H

@@ -266,6 +266,17 @@ static kiln_status check_leaf(verifier *v, const ir_graph *g, const ir_node *n, 
 
 static kiln_status verify_graph(verifier *v, const ir_graph *g, int depth);
 
+// k for a body input named "ink" (k in plain decimal), else INT32_MAX.
+static int32_t body_input_index(const char *name) {
+    if (strncmp(name, "in", 2) != 0 || !name[2] || (name[2] == '0' && name[3])) return INT32_MAX;
+    int32_t k = 0;
+    for (const char *c = name + 2; *c; c++) {
+        if (*c < '0' || *c > '9' || k > IR_MAX_INPUTS) return INT32_MAX;
+        k = k * 10 + (*c - '0');
+    }
+    return k;
+}
+
 static kiln_status check_fused(verifier *v, const ir_graph *g, const ir_node *n, int i, int depth) {
     const ir_graph *body = n->p.body;
     if (!body) return node_fail(v, n, i, "has no body");
@@ -290,10 +301,7 @@ static kiln_status check_fused(verifier *v, const ir_graph *g, const ir_node *n,
     if (body->n_outputs != 1) return node_fail(v, n, i, "body has %d outputs, want 1", body->n_outputs);
     for (int k = 0; k < body->n_nodes; k++) {
         const ir_node *b = body->nodes[k];
-        if (b->op != IR_OP_INPUT) continue;
-        char *end;
-        long idx = strncmp(b->name, "in", 2) == 0 && b->name[2] >= '0' && b->name[2] <= '9' ? strtol(b->name + 2, &end, 10) : -1;
-        if (idx < 0 || *end || idx >= n->n_inputs || (b->name[2] == '0' && b->name[3]))
+        if (b->op == IR_OP_INPUT && body_input_index(b->name) >= n->n_inputs)
             return node_fail(v, n, i, "body input '%s' is not one of in0..in%d", b->name, n->n_inputs - 1);
     }
     return check_inferred(v, g, n, i);
