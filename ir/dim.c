@@ -1,6 +1,7 @@
 /* dim.c — symbolic dims: polynomials with integer coefficients over named symbols.
  * Canonical form (terms sorted by their factor lists, like terms merged, no zero coefficients)
  * makes equality a plain comparison, so shape checks work on `past + seq` as on 768.
+ * Arithmetic that would overflow a coefficient fails like arithmetic that runs out of terms.
  */
 #include "ir/ir.h"
 
@@ -17,7 +18,7 @@ static bool dim_add_term(ir_dim *d, ir_term t) {
     int i = 0;
     while (i < d->n_terms && term_cmp(&d->terms[i], &t) < 0) i++;
     if (i < d->n_terms && term_cmp(&d->terms[i], &t) == 0) {
-        d->terms[i].coeff += t.coeff;
+        if (__builtin_add_overflow(d->terms[i].coeff, t.coeff, &d->terms[i].coeff)) return false;
         if (d->terms[i].coeff == 0) {
             memmove(&d->terms[i], &d->terms[i + 1], (size_t)(d->n_terms - i - 1) * sizeof(ir_term));
             d->n_terms--;
@@ -61,6 +62,7 @@ bool ir_dim_add(ir_dim a, ir_dim b, ir_dim *out) {
 bool ir_dim_sub(ir_dim a, ir_dim b, ir_dim *out) {
     for (int i = 0; i < b.n_terms; i++) {
         ir_term t = b.terms[i];
+        if (t.coeff == INT64_MIN) return false;
         t.coeff = -t.coeff;
         if (!dim_add_term(&a, t)) return false;
     }
@@ -77,7 +79,7 @@ bool ir_dim_mul(ir_dim a, ir_dim b, ir_dim *out) {
             if (x->n_factors + y->n_factors > IR_DIM_MAX_FACTORS) return false;
             ir_term t;
             memset(&t, 0, sizeof(t));
-            t.coeff = x->coeff * y->coeff;
+            if (__builtin_mul_overflow(x->coeff, y->coeff, &t.coeff)) return false;
             // merge two sorted factor lists
             int p = 0, q = 0;
             while (p < x->n_factors || q < y->n_factors) {

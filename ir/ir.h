@@ -60,7 +60,8 @@ typedef struct ir_dim {
 
 ir_dim ir_dim_const(int64_t value);
 ir_dim ir_dim_sym(int symbol);
-// Arithmetic returns false when the result would need more terms or factors than fit.
+// Arithmetic returns false when the result would need more terms or factors than fit, or a
+// coefficient would overflow int64.
 bool ir_dim_add(ir_dim a, ir_dim b, ir_dim *out);
 bool ir_dim_sub(ir_dim a, ir_dim b, ir_dim *out);
 bool ir_dim_mul(ir_dim a, ir_dim b, ir_dim *out);

@@ -15,7 +15,7 @@ static const char *str(ir_dim d) {
 #define CHECK_DIM(d, text) CHECK_MSG(strcmp(str(d), (text)) == 0, "printed '%s', want '%s'", str(d), (text))
 
 static void test_dims_are_canonical(void) {
-    ir_dim B = ir_dim_sym(batch), S = ir_dim_sym(seq), a, b;
+    ir_dim B = ir_dim_sym(batch), S = ir_dim_sym(seq), a = {0}, b = {0};
     CHECK(ir_dim_add(B, S, &a) && ir_dim_add(S, B, &b) && ir_dim_eq(a, b));   // order does not matter
     CHECK(memcmp(&a.terms[0], &b.terms[0], sizeof(ir_term)) == 0);
     CHECK(ir_dim_mul(B, S, &a) && ir_dim_mul(S, B, &b) && ir_dim_eq(a, b) && a.n_terms == 1 && a.terms[0].n_factors == 2);
@@ -30,7 +30,7 @@ static void test_dims_are_canonical(void) {
 }
 
 static void test_dim_arithmetic(void) {
-    ir_dim S = ir_dim_sym(seq), P = ir_dim_sym(past), a, b, c;
+    ir_dim S = ir_dim_sym(seq), P = ir_dim_sym(past), a = {0}, b = {0}, c = {0};
     int64_t v;
     CHECK(ir_dim_is_const(ir_dim_const(768), &v) && v == 768);
     CHECK(ir_dim_is_const(ir_dim_const(0), &v) && v == 0);
@@ -51,7 +51,7 @@ static void test_dim_eval(void) {
     values[batch] = 3;
     values[seq] = 5;
     values[past] = 11;
-    ir_dim B = ir_dim_sym(batch), S = ir_dim_sym(seq), P = ir_dim_sym(past), a, b;
+    ir_dim B = ir_dim_sym(batch), S = ir_dim_sym(seq), P = ir_dim_sym(past), a = {0}, b = {0};
     CHECK(ir_dim_mul(B, S, &a) && ir_dim_add(a, ir_dim_const(2), &b) && ir_dim_eval(b, values) == 17);
     CHECK(ir_dim_add(P, S, &a) && ir_dim_eval(a, values) == 16);
     CHECK(ir_dim_sub(ir_dim_const(1), S, &a) && ir_dim_eval(a, values) == -4);
@@ -82,7 +82,7 @@ static void test_dim_overflow_returns_false(void) {
 }
 
 static void test_dim_printing(void) {
-    ir_dim B = ir_dim_sym(batch), S = ir_dim_sym(seq), P = ir_dim_sym(past), a, b;
+    ir_dim B = ir_dim_sym(batch), S = ir_dim_sym(seq), P = ir_dim_sym(past), a = {0}, b = {0};
     CHECK_DIM(ir_dim_const(768), "768");
     CHECK_DIM(ir_dim_const(0), "0");
     CHECK_DIM(ir_dim_const(-3), "-3");
