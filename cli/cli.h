@@ -7,6 +7,13 @@
 int cli_cmd_ir(int argc, char **argv);
 int cli_cmd_exec(int argc, char **argv);
 int cli_cmd_similarity(int argc, char **argv);
+int cli_cmd_tokenize(int argc, char **argv);
+int cli_cmd_compile(int argc, char **argv);
+int cli_cmd_bench(int argc, char **argv);
+int cli_cmd_profile(int argc, char **argv);
+int cli_cmd_run(int argc, char **argv);
+// `kiln run` tasks (cli/cmd_run.c's table); argv[0] is the task name.
+int cli_task_text_generation(int argc, char **argv);
 
 // Prints "kiln: what: <kiln_last_error()>" and returns 1.
 int cli_fail(const char *what);

@@ -11,6 +11,11 @@ static const struct {
     {"ir", cli_cmd_ir, "print a checkpoint's IR graph"},
     {"exec", cli_cmd_exec, "run a model on named tensors from a safetensors file, write its outputs"},
     {"similarity", cli_cmd_similarity, "embed sentences (mean pooling) and print their cosine similarities"},
+    {"tokenize", cli_cmd_tokenize, "encode texts (and pairs) as transformers' tokenizer(...) does, print JSON"},
+    {"compile", cli_cmd_compile, "compile a checkpoint to an executable or a shared library (AOT), --timings"},
+    {"bench", cli_cmd_bench, "compile once, run repeatedly: latency, GFLOP/s, peak RSS"},
+    {"profile", cli_cmd_profile, "where memory and time go: the memory plan, kernels, a Chrome trace, an SVG"},
+    {"run", cli_cmd_run, "run a task on inputs, as Transformers' pipeline(TASK) does (text-generation, ...)"},
 };
 
 static void usage(FILE *f) {

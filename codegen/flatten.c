@@ -4,7 +4,7 @@
  */
 #include "codegen/codegen.h"
 
-static kiln_status copy_into(ir_graph *dst, const ir_graph *src, ir_node **operands, ir_node **map) {
+static kiln_status copy_into(ir_graph *dst, const ir_graph *src, ir_node **operands, ir_node **map, bool (*keep)(const ir_node *)) {
     for (int i = 0; i < src->n_nodes; i++) {
         const ir_node *n = src->nodes[i];
         if (n->op == IR_OP_INPUT && operands) {   // a body input: the fused node's operand
@@ -14,13 +14,13 @@ static kiln_status copy_into(ir_graph *dst, const ir_graph *src, ir_node **opera
             map[i] = operands[k];
             continue;
         }
-        if (n->op == IR_OP_FUSED) {
+        if (n->op == IR_OP_FUSED && !(keep && keep(n))) {
             const ir_graph *body = n->p.body;
             ir_node *ops[IR_MAX_INPUTS] = {NULL};
             for (int k = 0; k < n->n_inputs; k++) ops[k] = map[n->inputs[k]->id];
             ir_node **bmap = calloc((size_t)body->n_nodes + 1, sizeof(*bmap));
             if (!bmap) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "flatten: out of memory");
-            kiln_status st = copy_into(dst, body, ops, bmap);
+            kiln_status st = copy_into(dst, body, ops, bmap, keep);
             map[i] = st ? NULL : bmap[body->outputs[0].node->id];
             free(bmap);
             if (st) return st;
@@ -49,7 +49,9 @@ static kiln_status copy_into(ir_graph *dst, const ir_graph *src, ir_node **opera
     return KILN_OK;
 }
 
-kiln_status cg_flatten(const ir_graph *g, ir_graph **out) {
+kiln_status cg_flatten(const ir_graph *g, ir_graph **out) { return cg_flatten_keep(g, NULL, out); }
+
+kiln_status cg_flatten_keep(const ir_graph *g, bool (*keep)(const ir_node *fused), ir_graph **out) {
     *out = NULL;
     ir_graph *dst = ir_graph_create();
     ir_node **map = calloc((size_t)g->n_nodes + 1, sizeof(*map));
@@ -62,7 +64,7 @@ kiln_status cg_flatten(const ir_graph *g, ir_graph **out) {
         int id = ir_graph_symbol(dst, g->symbols[s].name);
         if (id >= 0) dst->symbols[id].max = g->symbols[s].max;
     }
-    if ((st = copy_into(dst, g, NULL, map))) goto error;
+    if ((st = copy_into(dst, g, NULL, map, keep))) goto error;
     for (int o = 0; o < g->n_outputs; o++)
         if ((st = ir_graph_add_output(dst, g->outputs[o].name, map[g->outputs[o].node->id]))) goto error;
     free(map);

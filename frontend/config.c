@@ -14,6 +14,7 @@
 
 typedef enum field_kind {
     FIELD_SIZE,     // int64_t: a non-negative integer
+    FIELD_OPT_SIZE, // int64_t: a non-negative integer, or null (keeps the default)
     FIELD_TOKEN,    // int64_t: an integer, or null (stored as -1, as is a negative id)
     FIELD_TOKENS,   // eos_token_id: an integer, a list of integers, or null; fills both eos members
     FIELD_EPS,      // double: a non-negative number
@@ -73,12 +74,49 @@ static const field distilbert_fields[] = {
     FIELD("sinusoidal_pos_embds", FIELD_BOOL, sinusoidal_pos_embds),
 };
 
+// GPT2Config's attribute_map aliases first, so that its own keys win when a file has both.
+// reorder_and_upcast_attn changes only the precision of f16 runs; kiln computes in f32.
+static const field gpt2_fields[] = {
+    FIELD("hidden_size", FIELD_SIZE, hidden_size),
+    FIELD("num_hidden_layers", FIELD_SIZE, num_hidden_layers),
+    FIELD("num_attention_heads", FIELD_SIZE, num_attention_heads),
+    FIELD("max_position_embeddings", FIELD_SIZE, max_position_embeddings),
+    FIELD("n_embd", FIELD_SIZE, hidden_size),
+    FIELD("n_layer", FIELD_SIZE, num_hidden_layers),
+    FIELD("n_head", FIELD_SIZE, num_attention_heads),
+    FIELD("n_positions", FIELD_SIZE, max_position_embeddings),
+    FIELD("n_inner", FIELD_OPT_SIZE, intermediate_size),
+    FIELD("activation_function", FIELD_STRING, hidden_act),
+    FIELD("layer_norm_epsilon", FIELD_EPS, layer_norm_eps),
+    FIELD("scale_attn_weights", FIELD_BOOL, scale_attn_weights),
+    FIELD("scale_attn_by_inverse_layer_idx", FIELD_BOOL, scale_attn_by_inverse_layer_idx),
+};
+
+// LlamaConfig and Qwen2Config (Qwen2's q/k/v biases are fixed by its modeling code, not a key).
+static const field llama_fields[] = {
+    FIELD("hidden_size", FIELD_SIZE, hidden_size),
+    FIELD("intermediate_size", FIELD_SIZE, intermediate_size),
+    FIELD("num_hidden_layers", FIELD_SIZE, num_hidden_layers),
+    FIELD("num_attention_heads", FIELD_SIZE, num_attention_heads),
+    FIELD("num_key_value_heads", FIELD_OPT_SIZE, num_key_value_heads),
+    FIELD("head_dim", FIELD_OPT_SIZE, head_dim),
+    FIELD("hidden_act", FIELD_STRING, hidden_act),
+    FIELD("max_position_embeddings", FIELD_SIZE, max_position_embeddings),
+    FIELD("rms_norm_eps", FIELD_EPS, layer_norm_eps),
+    FIELD("attention_bias", FIELD_BOOL, attention_bias),
+    FIELD("mlp_bias", FIELD_BOOL, mlp_bias),
+    FIELD("use_sliding_window", FIELD_BOOL, use_sliding_window),
+};
+
 typedef struct family {
     const char *model_type;
     const field *fields;
     size_t n_fields;
     fe_config defaults;   // model_type, json, path, architectures and labels are filled in later
+    bool has_rope;        // reads rope_theta and rope_scaling / rope_parameters
 } family;
+
+static const int64_t gpt2_eos[] = {50256}, llama_eos[] = {2};
 
 static const int64_t roberta_eos[] = {2};
 
@@ -90,17 +128,38 @@ static const family families[] = {
      {.vocab_size = 30522, .hidden_size = 768, .num_hidden_layers = 12, .num_attention_heads = 12,
       .intermediate_size = 3072, .hidden_act = "gelu", .max_position_embeddings = 512, .type_vocab_size = 2,
       .layer_norm_eps = 1e-12, .position_embedding_type = "absolute", .pad_token_id = 0, .bos_token_id = -1,
-      .eos_token_id = -1, .tie_word_embeddings = true}},
+      .eos_token_id = -1, .tie_word_embeddings = true},
+     .has_rope = false},
     {"roberta", bert_fields, KILN_ARRAY_SIZE(bert_fields),
      {.vocab_size = 50265, .hidden_size = 768, .num_hidden_layers = 12, .num_attention_heads = 12,
       .intermediate_size = 3072, .hidden_act = "gelu", .max_position_embeddings = 512, .type_vocab_size = 2,
       .layer_norm_eps = 1e-12, .position_embedding_type = "absolute", .pad_token_id = 1, .bos_token_id = 0,
-      .eos_token_id = 2, .eos_token_ids = roberta_eos, .n_eos_token_ids = 1, .tie_word_embeddings = true}},
+      .eos_token_id = 2, .eos_token_ids = roberta_eos, .n_eos_token_ids = 1, .tie_word_embeddings = true},
+     .has_rope = false},
     {"distilbert", distilbert_fields, KILN_ARRAY_SIZE(distilbert_fields),
      {.vocab_size = 30522, .hidden_size = 768, .num_hidden_layers = 6, .num_attention_heads = 12,
       .intermediate_size = 4 * 768, .hidden_act = "gelu", .max_position_embeddings = 512, .type_vocab_size = 0,
       .layer_norm_eps = 1e-12, .position_embedding_type = "absolute", .sinusoidal_pos_embds = false,
-      .pad_token_id = 0, .bos_token_id = -1, .eos_token_id = -1, .tie_word_embeddings = true}},
+      .pad_token_id = 0, .bos_token_id = -1, .eos_token_id = -1, .tie_word_embeddings = true},
+     .has_rope = false},
+    // GPT2Config, LlamaConfig, Qwen2Config (transformers 5.x). n_inner None means 4 x n_embd.
+    {"gpt2", gpt2_fields, KILN_ARRAY_SIZE(gpt2_fields),
+     {.vocab_size = 50257, .hidden_size = 768, .num_hidden_layers = 12, .num_attention_heads = 12,
+      .intermediate_size = 0, .hidden_act = "gelu_new", .max_position_embeddings = 1024, .layer_norm_eps = 1e-5,
+      .pad_token_id = -1, .bos_token_id = 50256, .eos_token_id = 50256, .eos_token_ids = gpt2_eos, .n_eos_token_ids = 1,
+      .tie_word_embeddings = true, .scale_attn_weights = true},
+     .has_rope = false},
+    {"llama", llama_fields, KILN_ARRAY_SIZE(llama_fields),
+     {.vocab_size = 32000, .hidden_size = 4096, .num_hidden_layers = 32, .num_attention_heads = 32,
+      .intermediate_size = 11008, .hidden_act = "silu", .max_position_embeddings = 2048, .layer_norm_eps = 1e-6,
+      .pad_token_id = -1, .bos_token_id = 1, .eos_token_id = 2, .eos_token_ids = llama_eos, .n_eos_token_ids = 1,
+      .tie_word_embeddings = false},
+     .has_rope = true},
+    {"qwen2", llama_fields, KILN_ARRAY_SIZE(llama_fields),
+     {.vocab_size = 151936, .hidden_size = 4096, .num_hidden_layers = 32, .num_attention_heads = 32,
+      .num_key_value_heads = 32, .intermediate_size = 22016, .hidden_act = "silu", .max_position_embeddings = 32768,
+      .layer_norm_eps = 1e-6, .pad_token_id = -1, .bos_token_id = -1, .eos_token_id = -1, .tie_word_embeddings = false},
+     .has_rope = true},
 };
 
 // fe_config first, so that the pointer handed out is also the whole.
@@ -179,6 +238,11 @@ static kiln_status read_field(config_impl *c, const field *f) {
     switch (f->kind) {
     case FIELD_SIZE:
         if (!json_int(v, &i) || i < 0) return bad_value(c, f->key, v, "a non-negative integer");
+        memcpy(member, &i, sizeof(i));
+        return KILN_OK;
+    case FIELD_OPT_SIZE:
+        if (cJSON_IsNull(v)) return KILN_OK;
+        if (!json_int(v, &i) || i < 0) return bad_value(c, f->key, v, "a non-negative integer or null");
         memcpy(member, &i, sizeof(i));
         return KILN_OK;
     case FIELD_TOKEN:
@@ -285,6 +349,80 @@ oom:
     return kiln_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
 }
 
+// A number in a RoPE object ("rope_parameters.factor"); absent or null leaves *out alone.
+static kiln_status rope_number(config_impl *c, const cJSON *obj, const char *obj_key, const char *key, double *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v)) return KILN_OK;
+    if (!cJSON_IsNumber(v)) {
+        char got[96], name[96];
+        snprintf(name, sizeof(name), "%s%s%s", obj_key ? obj_key : "", obj_key ? "." : "", key);
+        return kiln_error(KILN_ERR_FORMAT, "%s: \"%s\" must be a number, got %s", c->pub.path, name, describe(v, got, sizeof(got)));
+    }
+    *out = v->valuedouble;
+    return KILN_OK;
+}
+
+// rope_theta and the "rope_parameters" (Transformers 5) or "rope_scaling" object, with the
+// object's keys winning as in Transformers' convert_rope_params_to_dict.
+static kiln_status read_rope(config_impl *c) {
+    fe_rope *r = &c->pub.rope;
+    r->type = "default";
+    r->theta = 10000.0;
+    r->truncate = true;
+    r->partial_rotary_factor = 1.0;
+    kiln_status st = rope_number(c, c->root, NULL, "rope_theta", &r->theta);
+    if (st) return st;
+    const char *key = "rope_parameters";
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(c->root, key);
+    if (!obj || cJSON_IsNull(obj) || (cJSON_IsObject(obj) && !obj->child)) {
+        key = "rope_scaling";
+        obj = cJSON_GetObjectItemCaseSensitive(c->root, key);
+    }
+    if (!obj || cJSON_IsNull(obj)) return KILN_OK;
+    if (!cJSON_IsObject(obj)) return bad_value(c, key, obj, "an object or null");
+    static const char *const type_keys[] = {"rope_type", "type"};
+    for (size_t i = 0; i < KILN_ARRAY_SIZE(type_keys); i++) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, type_keys[i]);
+        if (!t || cJSON_IsNull(t)) continue;
+        if (!cJSON_IsString(t)) {
+            char got[96];
+            return kiln_error(KILN_ERR_FORMAT, "%s: \"%s.%s\" must be a string, got %s", c->pub.path, key, type_keys[i],
+                              describe(t, got, sizeof(got)));
+        }
+        r->type = t->valuestring;
+        break;
+    }
+    double orig = 0;
+    const struct {
+        const char *name;
+        double *out;
+    } numbers[] = {
+        {"rope_theta", &r->theta},
+        {"factor", &r->factor},
+        {"low_freq_factor", &r->low_freq_factor},
+        {"high_freq_factor", &r->high_freq_factor},
+        {"original_max_position_embeddings", &orig},
+        {"attention_factor", &r->attention_factor},
+        {"beta_fast", &r->beta_fast},
+        {"beta_slow", &r->beta_slow},
+        {"mscale", &r->mscale},
+        {"mscale_all_dim", &r->mscale_all_dim},
+        {"partial_rotary_factor", &r->partial_rotary_factor},
+    };
+    for (size_t i = 0; i < KILN_ARRAY_SIZE(numbers); i++)
+        if ((st = rope_number(c, obj, key, numbers[i].name, numbers[i].out))) return st;
+    if (orig < 0 || orig != (double)(int64_t)orig)
+        return kiln_error(KILN_ERR_FORMAT, "%s: \"%s.original_max_position_embeddings\" must be a non-negative integer, got %.17g",
+                          c->pub.path, key, orig);
+    r->original_max_position_embeddings = (int64_t)orig;
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(obj, "truncate");
+    if (tr && !cJSON_IsNull(tr)) {
+        if (!cJSON_IsBool(tr)) return bad_value(c, "truncate", tr, "true or false");
+        r->truncate = cJSON_IsTrue(tr);
+    }
+    return KILN_OK;
+}
+
 /* ---- loading --------------------------------------------------------------------------------- */
 
 static kiln_status unknown_family(const config_impl *c, const char *model_type) {
@@ -298,18 +436,25 @@ static kiln_status unknown_family(const config_impl *c, const char *model_type) 
 
 kiln_status fe_config_load(const char *dir, fe_config **out) {
     if (!dir || !out) return kiln_error(KILN_ERR_INVALID_ARG, "fe_config_load: NULL argument");
-    kiln_status status;
     char *path = kiln_path_join(dir, "config.json"), *text = NULL;
     size_t text_bytes = 0;
+    if (!path) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", dir);
+    kiln_status status = kiln_read_file(path, &text, &text_bytes);
+    if (status == KILN_OK) status = fe_config_parse(text, text_bytes, path, out);
+    free(text);
+    free(path);
+    return status;
+}
+
+kiln_status fe_config_parse(const char *text, size_t text_bytes, const char *path, fe_config **out) {
+    if (!text || !path || !out) return kiln_error(KILN_ERR_INVALID_ARG, "fe_config_parse: NULL argument");
+    kiln_status status;
     config_impl *c = calloc(1, sizeof(*c));
     if (c) c->arena = kiln_arena_create(4096);
-    if (!path || !c || !c->arena || !(c->pub.path = kiln_arena_strdup(c->arena, path))) {
-        status = kiln_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", dir);
+    if (!c || !c->arena || !(c->pub.path = kiln_arena_strdup(c->arena, path))) {
+        status = kiln_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
         goto error;
     }
-    status = kiln_read_file(path, &text, &text_bytes);
-    if (status != KILN_OK) goto error;
-
     status = KILN_ERR_FORMAT;
     const char *parse_end = text;
     // Length + 1 takes in read_file's NUL, which cJSON needs to refuse bytes after the value.
@@ -353,17 +498,14 @@ kiln_status fe_config_load(const char *dir, fe_config **out) {
         if ((status = read_field(c, &common_fields[i])) != KILN_OK) goto error;
     for (size_t i = 0; i < fam->n_fields; i++)
         if ((status = read_field(c, &fam->fields[i])) != KILN_OK) goto error;
+    if (fam->has_rope && (status = read_rope(c)) != KILN_OK) goto error;
     if ((status = read_architectures(c)) != KILN_OK) goto error;
     if ((status = read_labels(c)) != KILN_OK) goto error;
 
-    free(text);
-    free(path);
     *out = &c->pub;
     return KILN_OK;
 
 error:
-    free(text);
-    free(path);
     fe_config_free(c ? &c->pub : NULL);
     return status;
 }

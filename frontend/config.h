@@ -2,8 +2,8 @@
  * share, with each family's spelling (DistilBERT's "dim", "n_layers", ...) mapped onto common names
  * and Transformers' defaults filled in where the file leaves a field out. The parsed JSON stays
  * attached so a builder can read a field this struct does not carry.
- * Families: bert, roberta, distilbert. Adding one is a row in config.c's family table (its keys
- * and defaults) plus, for a field no family had before, a member here.
+ * Families: bert, roberta, distilbert, gpt2, llama, qwen2. Adding one is a row in config.c's family
+ * table (its keys and defaults) plus, for a field no family had before, a member here.
  */
 #ifndef KILN_FE_CONFIG_H
 #define KILN_FE_CONFIG_H
@@ -14,6 +14,22 @@
 #include <stdint.h>
 
 #include "kiln.h"
+
+// Rotary position embeddings (LLaMA family): Transformers 5's "rope_parameters", or the older
+// top-level "rope_theta" with a "rope_scaling" object; keys inside the object win, as in
+// Transformers' standardize_rope_params. Numbers are 0 where the file leaves them out.
+typedef struct fe_rope {
+    const char *type;                    // rope_type (or "type"): "default", "linear", "dynamic", "llama3", "yarn", ...
+    double theta;                        // rope_theta (default 10000)
+    double factor;                       // linear, dynamic, llama3, yarn
+    double low_freq_factor, high_freq_factor;     // llama3
+    int64_t original_max_position_embeddings;     // llama3, yarn (0: max_position_embeddings)
+    double attention_factor;             // yarn (0: derived from factor and mscale)
+    double beta_fast, beta_slow;         // yarn (0: 32 and 1)
+    double mscale, mscale_all_dim;       // yarn
+    bool truncate;                       // yarn (default true)
+    double partial_rotary_factor;        // fraction of head_dim that rotates (default 1)
+} fe_rope;
 
 // Every pointer below lives until fe_config_free. Token ids are -1 where the config has none.
 typedef struct fe_config {
@@ -48,6 +64,18 @@ typedef struct fe_config {
     const char *dtype;                   // "dtype" (Transformers 5) or "torch_dtype": "float32", ...; NULL if absent
     int64_t chunk_size_feed_forward;     // 0: the FFN runs on all rows at once
     bool tie_word_embeddings;
+
+    // Decoders. GPT-2 spells the common fields n_embd, n_layer, n_head, n_inner (intermediate_size,
+    // 0 for null: 4 x n_embd), n_positions, activation_function and layer_norm_epsilon; LLaMA and
+    // Qwen2 keep their epsilon in rms_norm_eps (read into layer_norm_eps).
+    int64_t num_key_value_heads;         // grouped-query attention; 0 (absent or null): num_attention_heads
+    int64_t head_dim;                    // 0 (absent or null): hidden_size / num_attention_heads
+    bool attention_bias;                 // LLaMA: q/k/v/o projections carry biases
+    bool mlp_bias;                       // LLaMA: gate/up/down projections carry biases
+    bool scale_attn_weights;             // GPT-2: scores / sqrt(head_dim)
+    bool scale_attn_by_inverse_layer_idx;   // GPT-2: scores / (layer index + 1) as well
+    bool use_sliding_window;             // Qwen2
+    fe_rope rope;                        // llama, qwen2
 } fe_config;
 
 // Reads dir/config.json. Does not keep a pointer to `dir`.
@@ -60,6 +88,11 @@ typedef struct fe_config {
 // that are not 0..n-1); KILN_ERR_UNSUPPORTED (a model_type with no family row);
 // KILN_ERR_OUT_OF_MEMORY. On failure *out is left untouched.
 kiln_status fe_config_load(const char *dir, fe_config **out);
+
+// The same from config.json's text (text[text_bytes] must be its terminating NUL), with `path`
+// naming it in messages — for checkpoints whose config comes from elsewhere (GGUF metadata).
+// Does not keep a pointer to `text` or `path`. Statuses as fe_config_load, less KILN_ERR_IO.
+kiln_status fe_config_parse(const char *text, size_t text_bytes, const char *path, fe_config **out);
 
 // Frees the config and its JSON. NULL is fine.
 void fe_config_free(fe_config *config);

@@ -418,6 +418,23 @@ ir_node *ir_concat(ir_graph *g, int count, ir_node *const *xs, int axis) {
     return append_with(g, &n, count, xs);
 }
 
+ir_node *ir_pack_weights(ir_graph *g, int count, ir_node *const *xs, int axis) {
+    if (g->status) return NULL;
+    for (int i = 0; i < count && i < IR_MAX_INPUTS; i++) {
+        if (!xs[i]) return NULL;
+        ir_op op = xs[i]->op;
+        if (op != IR_OP_WEIGHT && op != IR_OP_CONST && op != IR_OP_PACK_WEIGHTS)
+            return fail(g, KILN_ERR_INVALID_ARG, "pack_weights: operand %d is a %s, not a weight", i, ir_op_name(op));
+        for (int d = 0; d < xs[i]->rank; d++)
+            if (!ir_dim_is_const(xs[i]->shape[d], NULL)) return fail(g, KILN_ERR_INVALID_ARG, "pack_weights: operand %d has a symbolic shape", i);
+    }
+    // The shape rule is concat's: build one on the side and take its type.
+    ir_node *c = ir_concat(g, count, xs, axis);
+    if (!c) return NULL;
+    c->op = IR_OP_PACK_WEIGHTS;
+    return c;
+}
+
 ir_node *ir_expand(ir_graph *g, ir_node *x, int rank, const ir_dim *shape) {
     if (!x || g->status) return NULL;
     ir_node n = proto_of(g, IR_OP_EXPAND, x->dtype, rank, shape), check;

@@ -82,7 +82,46 @@ typedef struct ir_params {
     ir_dim start, end;             // SLICE: [start, end) along axis; IOTA: first value
     const void *data;              // CONST: rank/shape/dtype elements, row-major, in the graph arena
     ir_graph *body;                // FUSED: inputs "in0".."in{n-1}", one output
+    // FUSED regions made by the passes: what the body promises, so that a backend may lower the
+    // region with a specialized kernel; the body stays the exact meaning (see ir_fused_kind).
+    int32_t fused_kind;            // FUSED: an ir_fused_kind (IR_FUSED_GENERIC = 0)
+    int32_t heads;                 // FUSED attention: number of heads
+    float scale;                   // FUSED attention: factor on q . k
+    int64_t chunk;                 // FUSED chunked: rows per chunk; attention: query rows per tile
+                                   // (0: the backend's choice)
+    int32_t offsets[3];            // FUSED attention: first column of q, k, v in rank-3 inputs
 } ir_params;
+
+/* What a FUSED region's body is, as a promise to backends (passes/README.md has the details).
+ * Every backend may ignore the kind and lower the body op by op (cg_flatten): the result is the
+ * same up to float rounding. Inputs are the body's INPUT nodes "in0".."in{n-1}".
+ *   GENERIC      any body.
+ *   ELEMENTWISE  INPUT, CONST and element-wise ops only; every input broadcasts to the output.
+ *   GEMM         one MATMUL of in0 and in1, then an element-wise epilogue whose other operands
+ *                (in2.., CONSTs) are leaves: bias, scale, activation. Output: the matmul's shape.
+ *   NORM         an element-wise prologue (the residual add) feeding one LAYER_NORM (gamma, beta
+ *                inputs) or RMS_NORM, the output.
+ *   ATTENTION    softmax(q . kᵀ · scale + mask) . v per head; in0..in2 = q, k, v sources, in3 the
+ *                additive mask (optional, broadcasts to [batch, heads, seq_q, seq_k]). A rank-4
+ *                source is [batch, heads, seq, head_dim]; a rank-3 one is [batch, seq, C] whose
+ *                head h sits at columns offsets[i] + h * head_dim. The output is rank 4
+ *                [batch, heads, seq_q, head_dim] or rank 3 [batch, seq_q, heads * head_dim].
+ *                Computed tile by tile with online softmax: no [seq_q x seq_k] buffer.
+ *   CHUNKED      a row-wise body (each output row reads only the same row of the inputs whose
+ *                leading dims match the output's, and whole other inputs: weights, biases),
+ *                computed `chunk` rows at a time: the feed-forward block. */
+typedef enum ir_fused_kind {
+    IR_FUSED_GENERIC = 0,
+    IR_FUSED_ELEMENTWISE,
+    IR_FUSED_GEMM,
+    IR_FUSED_NORM,
+    IR_FUSED_ATTENTION,
+    IR_FUSED_CHUNKED,
+    IR_FUSED_KIND_COUNT
+} ir_fused_kind;
+
+const char *ir_fused_kind_name(int kind);             // "attention"; "?" out of range
+bool ir_fused_kind_from_name(const char *name, int *kind_out);
 
 enum {
     IR_NODE_OUTPUT = 1u << 0,       // a graph output (also listed in graph->outputs)
@@ -181,6 +220,9 @@ ir_node *ir_iota(ir_graph *g, kiln_dtype dtype, int rank, const ir_dim *shape, i
 // A fused region: `body` (made with ir_graph_create_body) has INPUT nodes "in0".."in{n-1}" whose
 // dtypes and shapes match `inputs`, and exactly one output.
 ir_node *ir_fused(ir_graph *g, ir_graph *body, int n, ir_node *const *inputs);
+// Weights (WEIGHT, CONST or PACK_WEIGHTS nodes of constant shape) joined along `axis` at
+// compile time; shape rule of ir_concat.
+ir_node *ir_pack_weights(ir_graph *g, int n, ir_node *const *xs, int axis);
 
 // Appends a fully described node without shape inference (the parser's path); the verifier
 // checks it later. Copies *proto; returns the arena copy or NULL.

@@ -27,3 +27,22 @@ bool ir_op_from_name(const char *name, ir_op *op_out) {
     }
     return false;
 }
+
+static const char *const fused_kind_names[IR_FUSED_KIND_COUNT] = {
+    [IR_FUSED_GENERIC] = "generic",   [IR_FUSED_ELEMENTWISE] = "elementwise", [IR_FUSED_GEMM] = "gemm",
+    [IR_FUSED_NORM] = "norm",         [IR_FUSED_ATTENTION] = "attention",     [IR_FUSED_CHUNKED] = "chunked",
+};
+
+const char *ir_fused_kind_name(int kind) {
+    return kind >= 0 && kind < IR_FUSED_KIND_COUNT ? fused_kind_names[kind] : "?";
+}
+
+bool ir_fused_kind_from_name(const char *name, int *kind_out) {
+    for (int i = 0; i < IR_FUSED_KIND_COUNT; i++) {
+        if (strcmp(fused_kind_names[i], name) == 0) {
+            *kind_out = i;
+            return true;
+        }
+    }
+    return false;
+}

@@ -398,11 +398,13 @@ static kiln_status parse_const_data(parser *ps, const char *data, ir_node *n) {
 enum {
     A_AXIS = 1u << 0, A_KEEPDIM = 1u << 1, A_TRANS_A = 1u << 2, A_TRANS_B = 1u << 3, A_EPS = 1u << 4,
     A_PERM = 1u << 5, A_RANGE = 1u << 6, A_START = 1u << 7, A_NAME = 1u << 8, A_FLAGS = 1u << 9,
+    A_KIND = 1u << 10, A_HEADS = 1u << 11, A_SCALE = 1u << 12, A_CHUNK = 1u << 13, A_OFFSETS = 1u << 14,
 };
 
 static const struct { const char *word; uint32_t bit; } attr_words[] = {
     {"axis", A_AXIS}, {"keepdim", A_KEEPDIM}, {"trans_a", A_TRANS_A}, {"trans_b", A_TRANS_B}, {"eps", A_EPS},
     {"perm", A_PERM}, {"start", A_START}, {"name", A_NAME}, {"flags", A_FLAGS},
+    {"kind", A_KIND}, {"heads", A_HEADS}, {"scale", A_SCALE}, {"chunk", A_CHUNK}, {"offsets", A_OFFSETS},
 };
 
 static const char *attr_word(uint32_t bit) {
@@ -428,6 +430,8 @@ static uint32_t op_attrs(ir_op op, uint32_t *required_out) {
     case IR_OP_PERMUTE: req = A_PERM; break;
     case IR_OP_SLICE: req = A_AXIS | A_RANGE; break;
     case IR_OP_IOTA: req = A_AXIS | A_START; break;
+    case IR_OP_PACK_WEIGHTS: req = A_AXIS; break;
+    case IR_OP_FUSED: opt = A_KIND | A_HEADS | A_SCALE | A_CHUNK | A_OFFSETS; break;
     default: break;
     }
     *required_out = req;
@@ -475,6 +479,37 @@ static kiln_status parse_attrs(parser *ps, ir_node *n, int *n_perm) {
         case A_FLAGS:
             if (!(st = expect(ps, '=', "after 'flags'")) && !(st = parse_int(ps, 0, UINT32_MAX, "flags", &v)))
                 n->flags = (uint32_t)v;
+            break;
+        case A_KIND: {
+            char word[24];
+            size_t wl;
+            if ((st = expect(ps, '=', "after 'kind'"))) break;
+            skip_ws(ps);
+            wl = word_len(ps);
+            if (!wl || wl >= sizeof(word)) return perr(ps, "expected a fused kind, found %s", FOUND(ps));
+            memcpy(word, ps->p, wl);
+            word[wl] = '\0';
+            int kind;
+            if (!ir_fused_kind_from_name(word, &kind)) return perr(ps, "unknown fused kind '%s'", word);
+            n->p.fused_kind = kind;
+            ps->p += wl;
+            break;
+        }
+        case A_HEADS:
+            if (!(st = expect(ps, '=', "after 'heads'")) && !(st = parse_int(ps, 0, INT32_MAX, "heads", &v))) n->p.heads = (int32_t)v;
+            break;
+        case A_SCALE:
+            if (!(st = expect(ps, '=', "after 'scale'"))) st = parse_float(ps, &n->p.scale);
+            break;
+        case A_CHUNK:
+            if (!(st = expect(ps, '=', "after 'chunk'")) && !(st = parse_int(ps, 0, INT64_MAX, "chunk", &v))) n->p.chunk = v;
+            break;
+        case A_OFFSETS:
+            if ((st = expect(ps, '=', "after 'offsets'")) || (st = expect(ps, '[', "to open offsets"))) break;
+            for (int k = 0; k < 3 && !st; k++) {
+                if (!(st = parse_int(ps, 0, INT32_MAX, "an offset", &v))) n->p.offsets[k] = (int32_t)v;
+                if (!st) st = expect(ps, k < 2 ? ',' : ']', k < 2 ? "between offsets" : "to close offsets");
+            }
             break;
         case A_RANGE:
             if (!(st = expect(ps, '[', "to open a slice")) && !(st = parse_dim(ps, &n->p.start)) &&

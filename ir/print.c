@@ -287,7 +287,7 @@ static void put_type(writer *w, const ir_node *n, const ir_graph *root) {
 static bool has_axis(ir_op op) {
     switch (op) {
     case IR_OP_SOFTMAX: case IR_OP_REDUCE_SUM: case IR_OP_REDUCE_MEAN: case IR_OP_REDUCE_MAX:
-    case IR_OP_CUMSUM: case IR_OP_CONCAT: case IR_OP_SLICE: case IR_OP_IOTA:
+    case IR_OP_CUMSUM: case IR_OP_CONCAT: case IR_OP_SLICE: case IR_OP_IOTA: case IR_OP_PACK_WEIGHTS:
         return true;
     default:
         return false;
@@ -327,6 +327,20 @@ static void put_params(writer *w, const ir_node *n, const ir_graph *root) {
     case IR_OP_IOTA:
         puts_(w, " start=");
         put_dim(w, p->start, root);
+        break;
+    case IR_OP_FUSED:   // a generic region prints as before the passes existed
+        if (p->fused_kind) {
+            puts_(w, " kind=");
+            puts_(w, ir_fused_kind_name(p->fused_kind));
+        }
+        if (p->heads) putf(w, " heads=%d", (int)p->heads);
+        if (p->fused_kind == IR_FUSED_ATTENTION || p->scale != 0.0f) {
+            puts_(w, " scale=");
+            put_float(w, p->scale);
+        }
+        if (p->chunk) putf(w, " chunk=%" PRId64, p->chunk);
+        if (p->offsets[0] || p->offsets[1] || p->offsets[2])
+            putf(w, " offsets=[%d, %d, %d]", (int)p->offsets[0], (int)p->offsets[1], (int)p->offsets[2]);
         break;
     default:
         break;

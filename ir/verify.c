@@ -157,7 +157,7 @@ static bool op_has_axis(ir_op op) {
     switch (op) {
     case IR_OP_SOFTMAX: case IR_OP_LAYER_NORM: case IR_OP_RMS_NORM: case IR_OP_REDUCE_SUM:
     case IR_OP_REDUCE_MEAN: case IR_OP_REDUCE_MAX: case IR_OP_CUMSUM: case IR_OP_CONCAT:
-    case IR_OP_SLICE: case IR_OP_IOTA:
+    case IR_OP_SLICE: case IR_OP_IOTA: case IR_OP_PACK_WEIGHTS:
         return true;
     default:
         return false;
@@ -206,6 +206,7 @@ static ir_node *rebuild(verifier *v, const ir_graph *g, const ir_node *n, kiln_s
     case IR_OP_SCATTER: return ir_scatter(s, in[0], in[1], in[2]);
     case IR_OP_IOTA: return ir_iota(s, n->dtype, n->rank, n->shape, p->axis, p->start);
     case IR_OP_FUSED: return ir_fused(s, p->body, n->n_inputs, in);
+    case IR_OP_PACK_WEIGHTS: return ir_pack_weights(s, n->n_inputs, in, p->axis);
     default:
         if (ir_op_arity(n->op) == 1) return ir_unary(s, n->op, in[0]);
         if (ir_op_arity(n->op) == 2) return ir_binary(s, n->op, in[0], in[1]);
@@ -284,6 +285,16 @@ static kiln_status check_fused(verifier *v, const ir_graph *g, const ir_node *n,
     for (int k = 0; k < n->n_absorbed; k++)
         if (!n->absorbed[k]) return node_fail(v, n, i, "absorbed path %d is NULL", k);
     if (depth + 1 > VERIFY_MAX_DEPTH) return node_fail(v, n, i, "fused bodies nested deeper than %d", VERIFY_MAX_DEPTH);
+    const ir_params *p = &n->p;
+    if (p->fused_kind < 0 || p->fused_kind >= IR_FUSED_KIND_COUNT) return node_fail(v, n, i, "fused kind %d is not a kind", (int)p->fused_kind);
+    if (p->chunk < 0) return node_fail(v, n, i, "chunk %lld is negative", (long long)p->chunk);
+    if (p->fused_kind == IR_FUSED_CHUNKED && p->chunk < 1) return node_fail(v, n, i, "a chunked region needs chunk >= 1");
+    if (p->fused_kind == IR_FUSED_ATTENTION) {
+        if (n->n_inputs < 3 || n->n_inputs > 4) return node_fail(v, n, i, "attention takes q, k, v and an optional mask, has %d inputs", (int)n->n_inputs);
+        if (p->heads < 1) return node_fail(v, n, i, "attention needs heads >= 1");
+        for (int k = 0; k < 3; k++)
+            if (p->offsets[k] < 0) return node_fail(v, n, i, "attention offset %d is negative", k);
+    }
     if (body->n_symbols > g->n_symbols) return node_fail(v, n, i, "body has symbols its graph lacks");
     for (int s = 0; s < body->n_symbols; s++)
         if (!body->symbols[s].name || strcmp(body->symbols[s].name, g->symbols[s].name) != 0)
@@ -332,6 +343,7 @@ static kiln_status verify_node(verifier *v, const ir_graph *g, const node_map *m
             return node_fail(v, n, i, "input %d is %%%d, which does not come before it (a cycle or out of order)", k, (int)j);
     }
 
+    if (n->op == IR_OP_PACK_WEIGHTS) return check_inferred(v, g, n, i);
     if (ir_op_flags(n->op) & IR_OPF_LEAF) return check_leaf(v, g, n, i);
     if (n->op == IR_OP_FUSED) return check_fused(v, g, n, i, depth);
     return check_inferred(v, g, n, i);

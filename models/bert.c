@@ -265,6 +265,8 @@ static kiln_status build(const fe_config *c, const md_build_options *o, ir_graph
     case MD_HEAD_MASKED_LM:
         mlm_head(&b, x, word_emb);
         break;
+    case MD_HEAD_CAUSAL_LM:   // the registry gives encoders no causal LM head
+        return kiln_error(KILN_ERR_UNSUPPORTED, "%s: %s has no causal LM head", c->path, c->model_type);
     }
     ir_graph_set_path(g, NULL);
     return g->status;

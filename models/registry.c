@@ -3,7 +3,12 @@
  */
 #include "models/models.h"
 
-static const md_family *const families[] = {&md_bert_family, &md_roberta_family, &md_distilbert_family};
+static const md_family *const families[] = {&md_bert_family,  &md_roberta_family, &md_distilbert_family,
+                                            &md_gpt2_family,  &md_llama_family,   &md_qwen2_family};
+
+bool md_family_is_decoder(const md_family *f) {
+    return f == &md_gpt2_family || f == &md_llama_family || f == &md_qwen2_family;
+}
 
 const md_family *md_find_family(const char *model_type, const char *config_path) {
     for (size_t i = 0; i < KILN_ARRAY_SIZE(families); i++)
@@ -27,6 +32,8 @@ static const struct {
     {"ForMaskedLM", MD_HEAD_MASKED_LM},
     // BertForPreTraining checkpoints (bert-base-uncased) carry the MLM head kiln runs for fill-mask.
     {"ForPreTraining", MD_HEAD_MASKED_LM},
+    {"ForCausalLM", MD_HEAD_CAUSAL_LM},
+    {"LMHeadModel", MD_HEAD_CAUSAL_LM},   // GPT2LMHeadModel
 };
 
 static bool head_of(const md_family *f, const char *arch, md_head *head) {
@@ -34,6 +41,9 @@ static bool head_of(const md_family *f, const char *arch, md_head *head) {
     if (strncmp(arch, f->class_prefix, n) != 0) return false;
     for (size_t i = 0; i < KILN_ARRAY_SIZE(head_names); i++) {
         if (strcmp(arch + n, head_names[i].suffix) == 0) {
+            // Encoders have no causal LM head here (BertLMHeadModel); decoders only base and causal LM.
+            bool causal = head_names[i].head == MD_HEAD_CAUSAL_LM;
+            if (md_family_is_decoder(f) ? !causal && head_names[i].head != MD_HEAD_BASE : causal) return false;
             *head = head_names[i].head;
             return true;
         }

@@ -108,7 +108,11 @@ void *rt_context_resolve(const kiln_context *ctx, const rt_arg *a) {
     const kiln_program *p = ctx->prog;
     char *base = NULL;
     switch (a->space) {
-    case RT_SPACE_ARENA: base = ctx->arena; break;
+    case RT_SPACE_ARENA:
+        base = ctx->arena;
+        if (a->index > 0 && a->index <= p->n_arena_offsets)   // a plan that scales with the dims
+            return base + rt_program_arena_offset(p, a->index - 1, ctx->symbols);
+        break;
     case RT_SPACE_WEIGHT: base = (char *)p->weights[a->index].data; break;
     case RT_SPACE_STATE: base = ctx->states[a->index]; break;
     case RT_SPACE_INPUT: base = (char *)ctx->input_ptrs[a->index]; break;

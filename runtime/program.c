@@ -44,9 +44,33 @@ void rt_program_free(kiln_program *p) {
     }
     free(p->launches);
     free(p->consts);
+    free(p->arena_tensors);
     if (p->weights_release) p->weights_release(p->weights_owner);
     kiln_arena_free(p->arena);
+    if (p->backend_release) p->backend_release(p->backend_owner);
     free(p);
+}
+
+// Plan expressions count every symbol as at least 1 (codegen/plan.c).
+static int64_t eval_clamped(const kiln_program *p, const rt_expr *e, const int64_t *symbols) {
+    int64_t s[RT_MAX_SYMBOLS];
+    for (int i = 0; i < p->n_symbols && i < RT_MAX_SYMBOLS; i++) s[i] = symbols[i] > 1 ? symbols[i] : 1;
+    return rt_expr_eval(e, s);
+}
+
+int64_t rt_program_arena_offset(const kiln_program *p, int32_t k, const int64_t *symbols) {
+    return eval_clamped(p, &p->arena_offsets[k], symbols);
+}
+
+size_t rt_program_arena_bytes(const kiln_program *p, const int64_t *symbols) {
+    if (p->n_arena_offsets) return (size_t)eval_clamped(p, &p->arena_bytes_expr, symbols);
+    if (!p->n_arena_tensors) return p->arena_bytes;
+    int64_t most = 0;
+    for (int i = 0; i < p->n_arena_tensors; i++) {
+        int64_t end = p->arena_tensors[i].offset + rt_expr_eval(&p->arena_tensors[i].bytes, symbols);
+        if (end > most) most = end;
+    }
+    return (size_t)most;
 }
 
 void kiln_program_free(kiln_program *program) { rt_program_free(program); }

@@ -207,3 +207,9 @@ kiln_status interp_elementwise(const interp_call *c) {
     if (div0) return kiln_error(KILN_ERR_INVALID_ARG, "interp: integer division by zero");
     return KILN_OK;
 }
+
+/* ---- the scalar formulas, for fused kernels that evaluate a body one element at a time ---- */
+
+float interp_unary_f32(ir_op op, float x) { return unary_f32(op, x); }
+double interp_binary_f32(ir_op op, float a, float b) { return binary_float(op, a, b); }
+int64_t interp_binary_i64(ir_op op, int64_t a, int64_t b, bool *div0) { return binary_int(op, a, b, div0); }

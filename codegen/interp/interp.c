@@ -25,6 +25,7 @@ kiln_status cg_interp_kernel(const rt_kernel_call *call) {
     }
     c.extra = d;
     uint32_t f = ir_op_flags(p->op);
+    if (p->op == IR_OP_FUSED) return interp_fused_run(&c);
     if (p->op == IR_OP_EXPAND || (f & IR_OPF_ELEMENTWISE)) return interp_elementwise(&c);
     if (f & IR_OPF_NORMALIZATION) return interp_normalization(&c);
     if (f & IR_OPF_CONTRACTION) return interp_matmul(&c);
@@ -47,6 +48,27 @@ static bool interp_supports(const ir_node *n) {
 
 static size_t interp_alignment(void) { return 64; }
 
+// In-place reuse: element-wise ops, softmax and the norms (each reads a row before writing it),
+// and fused element-wise and norm regions.
+static bool interp_can_alias(const ir_node *n, int k) {
+    if (cg_alias_elementwise(n, k)) return true;
+    if (n->op == IR_OP_FUSED) return interp_fused_can_alias(n, k);
+    const ir_node *x = n->inputs[k];
+    bool same = x->rank == n->rank && x->dtype == n->dtype;
+    for (int d = 0; same && d < n->rank; d++) same = ir_dim_eq(x->shape[d], n->shape[d]);
+    return same && k == 0 && (n->op == IR_OP_SOFTMAX || n->op == IR_OP_LAYER_NORM || n->op == IR_OP_RMS_NORM);
+}
+
+// A fused region's class is its heaviest part's: a matmul inside makes it a contraction.
+static rt_class fused_class(const ir_node *n) {
+    switch (n->p.fused_kind) {
+    case IR_FUSED_GEMM: case IR_FUSED_ATTENTION: case IR_FUSED_CHUNKED: return RT_CLASS_CONTRACTION;
+    case IR_FUSED_NORM: return RT_CLASS_NORMALIZATION;
+    case IR_FUSED_ELEMENTWISE: return RT_CLASS_ELEMENTWISE;
+    default: return RT_CLASS_FUSED;
+    }
+}
+
 static rt_class class_of(ir_op op) {
     uint32_t f = ir_op_flags(op);
     if (f & IR_OPF_CONTRACTION) return RT_CLASS_CONTRACTION;
@@ -60,6 +82,29 @@ static rt_class class_of(ir_op op) {
 // normalizations a handful per element; a matmul 2·M·N·K per batch).
 static rt_expr flops_of(const ir_node *n) {
     ir_dim numel, r = ir_dim_const(0);
+    if (n->op == IR_OP_FUSED) {   // what its body computes
+        rt_expr sum = rt_expr_const(0);
+        for (int i = 0; i < n->p.body->n_nodes; i++) {
+            const ir_node *b = n->p.body->nodes[i];
+            if (ir_op_flags(b->op) & IR_OPF_LEAF) continue;
+            rt_expr e = flops_of(b);
+            ir_dim acc = ir_dim_const(0), part = ir_dim_const(0);
+            acc.n_terms = sum.n_terms;
+            for (int t = 0; t < sum.n_terms; t++) {
+                acc.terms[t].coeff = sum.terms[t].coeff;
+                acc.terms[t].n_factors = sum.terms[t].n_factors;
+                memcpy(acc.terms[t].factors, sum.terms[t].factors, sizeof(acc.terms[t].factors));
+            }
+            part.n_terms = e.n_terms;
+            for (int t = 0; t < e.n_terms; t++) {
+                part.terms[t].coeff = e.terms[t].coeff;
+                part.terms[t].n_factors = e.terms[t].n_factors;
+                memcpy(part.terms[t].factors, e.terms[t].factors, sizeof(part.terms[t].factors));
+            }
+            if (ir_dim_add(acc, part, &acc)) sum = cg_expr(acc);
+        }
+        return sum;
+    }
     if (!ir_node_numel(n, &numel)) return rt_expr_const(0);
     uint32_t f = ir_op_flags(n->op);
     if (n->op == IR_OP_MATMUL) {
@@ -96,7 +141,7 @@ static kiln_status interp_compile(const ir_graph *src, const cg_weight_source *w
     ir_graph *g = NULL;
     kiln_program *p = NULL;
     rt_arg *where = NULL;
-    kiln_status st = cg_flatten(src, &g);
+    kiln_status st = cg_flatten_keep(src, interp_fused_lowerable, &g);
     if (st) return st;
     for (int i = 0; i < g->n_nodes; i++) {
         if (!interp_supports(g->nodes[i])) {
@@ -106,7 +151,8 @@ static kiln_status interp_compile(const ir_graph *src, const cg_weight_source *w
             goto error;
         }
     }
-    if ((st = cg_program_build(g, ws, head, interp_alignment(), &p, &where))) goto error;
+    cg_build_options bo = {.alignment = interp_alignment(), .can_alias = interp_can_alias, .symbolic = true};
+    if ((st = cg_program_build_ex(g, ws, head, &bo, &p, &where))) goto error;
     p->backend = "interp";
     int32_t n_launch = 0;
     for (int i = 0; i < g->n_nodes; i++)
@@ -118,13 +164,16 @@ static kiln_status interp_compile(const ir_graph *src, const cg_weight_source *w
         if (ir_op_flags(n->op) & (IR_OPF_LEAF | IR_OPF_VIEW)) continue;
         rt_launch *L = &p->launches[p->n_launches++];
         cg_interp_params *prm = kiln_arena_alloc(p->arena, sizeof(*prm));
-        char kname[48];
-        snprintf(kname, sizeof(kname), "interp.%s", ir_op_name(n->op));
+        char kname[48], opname[40];
+        if (n->op == IR_OP_FUSED) snprintf(opname, sizeof(opname), "fused.%s", ir_fused_kind_name(n->p.fused_kind));
+        else snprintf(opname, sizeof(opname), "%s", ir_op_name(n->op));
+        snprintf(kname, sizeof(kname), "interp.%s", opname);
         L->kernel = kiln_arena_strdup(p->arena, kname);
-        L->op = ir_op_name(n->op);
+        L->op = n->op == IR_OP_FUSED ? kiln_arena_strdup(p->arena, opname) : ir_op_name(n->op);
         L->path = kiln_arena_strdup(p->arena, n->path);
         L->fn = cg_interp_kernel;
-        L->op_class = class_of(n->op);
+        L->op_class = n->op == IR_OP_FUSED ? fused_class(n) : class_of(n->op);
+        L->step = i;
         L->flops = flops_of(n);
         L->bytes = bytes_of(n);
         if (!prm || !L->kernel) goto oom;
@@ -136,6 +185,11 @@ static kiln_status interp_compile(const ir_graph *src, const cg_weight_source *w
         prm->trans_b = n->p.trans_b;
         prm->eps = n->p.eps;
         memcpy(prm->perm, n->p.perm, sizeof(prm->perm));
+        if (n->op == IR_OP_FUSED) {
+            size_t scratch = 0;
+            if ((st = interp_fused_lower(p, n, prm, &scratch))) goto error;
+            if (scratch > p->workspace_bytes) p->workspace_bytes = scratch;
+        }
         int32_t n_dims = n->rank + (n->op == IR_OP_SLICE ? 2 : n->op == IR_OP_IOTA ? 1 : 0);
         for (int k = 0; k < n->n_inputs; k++) n_dims += n->inputs[k]->rank;
         L->dims = calloc((size_t)n_dims + 1, sizeof(rt_expr));
@@ -156,6 +210,11 @@ static kiln_status interp_compile(const ir_graph *src, const cg_weight_source *w
         L->params = prm;
         L->params_size = sizeof(*prm);
     }
+    // The plan's tensors as rt_program_arena_bytes reads them: offset + bytes(symbols).
+    p->arena_tensors = calloc((size_t)p->n_buffers + 1, sizeof(rt_arena_tensor));
+    if (!p->arena_tensors) goto oom;
+    for (int i = 0; i < p->n_buffers; i++)
+        p->arena_tensors[p->n_arena_tensors++] = (rt_arena_tensor){p->buffers[i].offset, p->buffers[i].size};
     free(where);
     ir_graph_free(g);
     *out = p;

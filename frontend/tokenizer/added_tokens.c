@@ -1,7 +1,8 @@
-/* added_tokens.c — added and special tokens ([CLS], [MASK], user tokens): registering them with
+/* added_tokens.c — added and special tokens ([CLS], <mask>, user tokens): registering them with
  * HF's id rules, and finding them in text before the model sees it, as HF's AddedVocabulary does.
  * Tokens with normalized=false are matched in the original text, the others in the normalized text
- * against their own normalized form. Matching is leftmost-longest, like HF's Aho-Corasick.
+ * against their own normalized form. Matching walks a byte trie from each position: leftmost-longest,
+ * like HF's Aho-Corasick, with special tokens before the others when two patterns are equal.
  */
 #include "frontend/tokenizer/internal.h"
 
@@ -23,15 +24,14 @@ static uint32_t char_at(const char *s, size_t n, size_t i, size_t *len) {
 // The longest pattern of the set that starts at s + i, or NULL.
 static const fe_tok_added_token *longest_at(const fe_tokenizer *t, bool normalized, const char *s, size_t n,
                                             size_t i) {
-    const fe_tok_added_token *best = NULL;
-    for (int32_t k = 0; k < t->n_added; k++) {
-        const fe_tok_added_token *a = &t->added[k];
-        if (a->normalized != normalized || a->pattern_len == 0 || a->pattern_len > n - i ||
-            (best && a->pattern_len <= best->pattern_len))
-            continue;
-        if (memcmp(s + i, a->pattern, a->pattern_len) == 0) best = a;
+    const fe_tok_trie *trie = &t->added_trie[normalized];
+    int32_t node = 0, best = -1;
+    for (size_t k = i; k < n; k++) {
+        node = fe_tok_trie_step(trie, node, (unsigned char)s[k]);
+        if (node < 0) break;
+        if (trie->nodes[node].value >= 0) best = trie->nodes[node].value;
     }
-    return best;
+    return best >= 0 ? &t->added[best] : NULL;
 }
 
 kiln_status fe_tok_added_split(const fe_tokenizer *t, bool normalized, const char *s, size_t n,
@@ -39,12 +39,13 @@ kiln_status fe_tok_added_split(const fe_tokenizer *t, bool normalized, const cha
     if (n == 0) return KILN_OK;
     size_t done = 0;   // s[0, done) is covered by splits already
     if (t->has_added[normalized]) {
+        const bool *first = t->added_first_byte[normalized];
         for (size_t i = 0; i < n; i++) {
-            if (!t->added_first_byte[normalized][(unsigned char)s[i]]) continue;
+            if (!first[(unsigned char)s[i]]) continue;
             const fe_tok_added_token *a = longest_at(t, normalized, s, n, i);
             if (!a) continue;
             size_t start = i, stop = i + a->pattern_len;
-            i = stop - 1;   // matches do not overlap: go on after this one
+            i = stop - 1;   // matches do not overlap: go on after this one, even if it is discarded
             if (a->single_word) {
                 bool word_before = start > 0 && fe_tok_is_word_char(char_at(s, n, prev_char(s, start), NULL));
                 bool word_after = stop < n && fe_tok_is_word_char(char_at(s, n, stop, NULL));
@@ -79,9 +80,14 @@ static kiln_status normalized_pattern(fe_tokenizer *t, fe_tok_added_token *a) {
     int32_t n;
     kiln_status st = fe_tok_decode_utf8("added token", a->content, strlen(a->content), &cps, &offsets, &n);
     if (st != KILN_OK) return st;   // out of memory: the content was checked to be UTF-8
-    fe_tok_normalized norm = {0}, tmp = {0};
+    fe_tok_work *w = fe_tok_work_new();
+    fe_tok_normalized norm = {0};
     kiln_strbuf sb = {0};
-    st = fe_tok_normalize(&t->normalizer, cps, offsets, n, &norm, &tmp);
+    if (!w) st = kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
+    for (int32_t i = 0; st == KILN_OK && i < n; i++)
+        if (!fe_tok_normalized_push(&norm, cps[i], offsets[i], offsets[i + 1]))
+            st = kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
+    if (st == KILN_OK) st = fe_tok_normalize(&t->normalizer, w, &norm, 0);
     for (int32_t i = 0; st == KILN_OK && i < norm.n; i++) {
         char utf8[4];
         kiln_strbuf_append(&sb, utf8, (size_t)fe_tok_utf8_encode(norm.cps[i], utf8));
@@ -93,8 +99,8 @@ static kiln_status normalized_pattern(fe_tokenizer *t, fe_tok_added_token *a) {
     }
     free(cps);
     free(offsets);
+    fe_tok_work_free(w);
     fe_tok_normalized_free(&norm);
-    fe_tok_normalized_free(&tmp);
     kiln_strbuf_free(&sb);
     return st;
 }
@@ -138,10 +144,38 @@ kiln_status fe_tok_add_token(fe_tokenizer *t, const fe_tok_added_token *tok) {
         st = normalized_pattern(t, a);
         if (st != KILN_OK) return st;
     }
-    if (a->pattern_len) {
-        t->has_added[a->normalized] = true;
-        t->added_first_byte[a->normalized][(unsigned char)a->pattern[0]] = true;
-    }
     if (id >= t->n_ids) t->n_ids = id + 1;
     return KILN_OK;
+}
+
+kiln_status fe_tok_added_finish(fe_tokenizer *t) {
+    int32_t n = t->n_added;
+    const char **keys = malloc(((size_t)n + 1) * sizeof(*keys));
+    uint32_t *lens = malloc(((size_t)n + 1) * sizeof(*lens));
+    int32_t *values = malloc(((size_t)n + 1) * sizeof(*values));
+    kiln_status st = KILN_OK;
+    if (!keys || !lens || !values) st = kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
+    memset(t->has_added, 0, sizeof(t->has_added));
+    memset(t->added_first_byte, 0, sizeof(t->added_first_byte));
+    for (int norm = 0; st == KILN_OK && norm < 2; norm++) {
+        // Priority: special tokens, then the others, each in the file's order. The trie keeps the
+        // last of equal keys, so they go in backwards.
+        int32_t k = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            bool special = pass == 1;
+            for (int32_t i = n - 1; i >= 0; i--) {
+                const fe_tok_added_token *a = &t->added[i];
+                if (a->normalized != (bool)norm || a->special != special || a->pattern_len == 0) continue;
+                keys[k] = a->pattern, lens[k] = (uint32_t)a->pattern_len, values[k] = i;
+                k++;
+                t->has_added[norm] = true;
+                t->added_first_byte[norm][(unsigned char)a->pattern[0]] = true;
+            }
+        }
+        st = fe_tok_trie_build(&t->added_trie[norm], keys, lens, values, k);
+    }
+    free(keys);
+    free(lens);
+    free(values);
+    return st;
 }

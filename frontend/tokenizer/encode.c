@@ -1,33 +1,9 @@
-/* encode.c — runs the pipeline over one text (or a pair), in HF's order: split off added tokens
- * in the original text, normalize each remaining piece, split off normalized added tokens, split
- * into words, run the model on each word, and let the post-processor join the sequences. All
- * scratch memory is per call, so one tokenizer serves many threads.
+/* encode.c — runs the pipeline over one text (or a pair), in HF's order: split off added tokens in
+ * the original text, normalize each remaining piece, split off normalized added tokens, pre-tokenize,
+ * run the model on each split, then truncate and post-process. All scratch memory is in a
+ * fe_tok_work, so one tokenizer serves many threads.
  */
 #include "frontend/tokenizer/internal.h"
-
-typedef struct encode_work {
-    uint32_t *cps;      // (n_cps) the sequence's code points
-    int64_t *offsets;   // (n_cps + 1) their byte offsets
-    int32_t n_cps;
-    fe_tok_normalized norm, tmp;   // one piece, normalized
-    fe_tok_splits splits;          // the sequence split around non-normalized added tokens
-    fe_tok_splits norm_splits;     // a normalized piece split around normalized added tokens
-    fe_tok_spans words;
-    kiln_strbuf utf8;              // a normalized piece as UTF-8, to match normalized added tokens
-    int64_t *utf8_at;              // (norm.n + 1) where each normalized character starts in utf8
-} encode_work;
-
-static void work_free(encode_work *w) {
-    free(w->cps);
-    free(w->offsets);
-    fe_tok_normalized_free(&w->norm);
-    fe_tok_normalized_free(&w->tmp);
-    free(w->splits.v);
-    free(w->norm_splits.v);
-    free(w->words.v);
-    kiln_strbuf_free(&w->utf8);
-    free(w->utf8_at);
-}
 
 static kiln_status oom(void) {
     return kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory encoding text");
@@ -45,92 +21,175 @@ static int32_t index_of(const int64_t *at, int32_t n, int64_t value) {
     return lo;
 }
 
-kiln_status fe_tok_normalize(const fe_tok_normalizer *nz, const uint32_t *cps, const int64_t *offsets,
-                             int32_t n, fe_tok_normalized *out, fe_tok_normalized *tmp) {
-    switch (nz->kind) {
-    case FE_TOK_NORMALIZER_BERT:
-        return fe_tok_normalize_bert(nz, cps, offsets, n, out, tmp);
-    case FE_TOK_NORMALIZER_NONE:
-        break;
+// Decodes text into w->cps and w->seq_offsets[seq] (w->offsets).
+static kiln_status decode_text(fe_tok_work *w, int seq, const char *what, const char *s, size_t n) {
+    if (n >= INT32_MAX / 2) return kiln_error(KILN_ERR_INVALID_ARG, "%s: %zu bytes is too long to tokenize", what, n);
+    if ((int64_t)n + 1 > w->cap_cps) {
+        int32_t cap = (int32_t)n + 1;
+        uint32_t *cps = realloc(w->cps, (size_t)cap * sizeof(*cps));
+        if (!cps) return oom();
+        w->cps = cps;
+        w->cap_cps = cap;
     }
-    out->n = 0;
-    for (int32_t i = 0; i < n; i++)
-        if (!fe_tok_normalized_push(out, cps[i], offsets[i], offsets[i + 1])) return oom();
+    if ((int64_t)n + 1 > w->cap_seq_offsets[seq]) {
+        int32_t cap = (int32_t)n + 1;
+        int64_t *off = realloc(w->seq_offsets[seq], (size_t)cap * sizeof(*off));
+        if (!off) return oom();
+        w->seq_offsets[seq] = off;
+        w->cap_seq_offsets[seq] = cap;
+    }
+    w->offsets = w->seq_offsets[seq];
+    int32_t k = 0;
+    for (size_t i = 0; i < n; k++) {
+        unsigned char c = (unsigned char)s[i];
+        w->offsets[k] = (int64_t)i;
+        if (c < 0x80) {
+            w->cps[k] = c;
+            i++;
+            continue;
+        }
+        int len = fe_tok_utf8_decode((const unsigned char *)s + i, n - i, &w->cps[k]);
+        if (len == 0) return kiln_error(KILN_ERR_INVALID_ARG, "%s: invalid UTF-8 at byte %zu (0x%02x)", what, i, c);
+        i += (size_t)len;
+    }
+    w->offsets[k] = (int64_t)n;
+    w->n_cps = k;
+    w->n_seq_cps[seq] = k;
     return KILN_OK;
 }
 
-// Pre-tokenizes norm[start, end) and runs the model on each word.
-static kiln_status encode_words(const fe_tokenizer *t, encode_work *w, int32_t start, int32_t end,
-                                fe_tok_tokens *out) {
-    w->words.n = 0;
-    kiln_status st = KILN_OK;
-    switch (t->pretokenizer.kind) {
-    case FE_TOK_PRETOK_BERT:
-        st = fe_tok_pretokenize_bert(&w->norm, start, end, &w->words);
-        break;
-    case FE_TOK_PRETOK_NONE:
-        if (start < end && !fe_tok_spans_push(&w->words, start, end)) st = oom();
-        break;
+// Whitespace characters and their bytes at either end of s[0..n) (for trimming an added token).
+static void count_ws(const char *s, size_t n, fe_tok_split *sp) {
+    int16_t ln = 0, lb = 0, tn = 0, tb = 0;
+    size_t i = 0;
+    uint32_t cp;
+    int l;
+    while (i < n && (l = fe_tok_utf8_decode((const unsigned char *)s + i, n - i, &cp)) && fe_tok_is_whitespace(cp)) {
+        ln++, lb = (int16_t)(lb + l), i += (size_t)l;
     }
-    for (int32_t i = 0; st == KILN_OK && i < w->words.n; i++) {
+    if (i == n) {
+        tn = ln, tb = lb;
+    } else {
+        size_t e = n;
+        while (e > 0) {
+            size_t b = e - 1;
+            while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80) b--;
+            if (!fe_tok_utf8_decode((const unsigned char *)s + b, e - b, &cp) || !fe_tok_is_whitespace(cp)) break;
+            tn++, tb = (int16_t)(tb + (int16_t)(e - b)), e = b;
+        }
+    }
+    sp->lead_n = ln, sp->lead_b = lb, sp->trail_n = tn, sp->trail_b = tb;
+}
+
+// Normalizes the original characters [c0, c1) and appends their splits (text, and normalized
+// added tokens) to the pre-tokenized string.
+static kiln_status add_piece(const fe_tokenizer *t, fe_tok_work *w, int32_t c0, int32_t c1) {
+    fe_tok_pretokenized *pt = &w->pt[w->cur];
+    fe_tok_normalized *norm = &w->norm;
+    int64_t shift = w->offsets[c0];
+    norm->n = 0;
+    if (!fe_tok_normalized_reserve(norm, c1 - c0)) return oom();
+    for (int32_t i = c0; i < c1; i++) {
+        norm->cps[i - c0] = w->cps[i];
+        norm->start[i - c0] = w->offsets[i];
+        norm->end[i - c0] = w->offsets[i + 1];
+    }
+    norm->n = c1 - c0;
+    kiln_status st = fe_tok_normalize(&t->normalizer, w, norm, shift);
+    if (st != KILN_OK || norm->n == 0) return st;
+
+    // Append the normalized characters to the pre-tokenized text.
+    fe_tok_normalized *text = &pt->text;
+    int32_t base = text->n;
+    if (!fe_tok_normalized_reserve(text, base + norm->n)) return oom();
+    memcpy(text->cps + base, norm->cps, (size_t)norm->n * sizeof(uint32_t));
+    memcpy(text->start + base, norm->start, (size_t)norm->n * sizeof(int64_t));
+    memcpy(text->end + base, norm->end, (size_t)norm->n * sizeof(int64_t));
+    text->n += norm->n;
+    if (!t->has_added[true])
+        return fe_tok_pretok_push(pt, (fe_tok_split){base, text->n, text->start[base], 0, -1, 0, 0, 0, 0}) ? KILN_OK : oom();
+
+    if (!fe_tok_work_utf8(w, text, base, text->n)) return oom();
+    w->norm_splits.n = 0;
+    st = fe_tok_added_split(t, true, w->utf8.data, w->utf8.len, &w->norm_splits);
+    for (int32_t i = 0; st == KILN_OK && i < w->norm_splits.n; i++) {
+        const fe_tok_split_range *r = &w->norm_splits.v[i];
+        int32_t k0 = base + w->char_at[r->start], k1 = base + w->char_at[r->end];
+        fe_tok_split sp = {k0, k1, text->start[k0], text->end[k1 - 1], r->id, 0, 0, 0, 0};
+        if (r->id >= 0) {
+            count_ws(w->utf8.data + r->start, r->end - r->start, &sp);
+            sp.start = sp.end = 0;
+        }
+        if (!fe_tok_pretok_push(pt, sp)) st = oom();
+    }
+    return st;
+}
+
+// Tokenizes one sequence into *out (model tokens and added tokens, original offsets).
+static kiln_status encode_sequence(const fe_tokenizer *t, fe_tok_work *w, int seq, const char *text,
+                                   fe_tok_tokens *out) {
+    size_t n = strlen(text);
+    out->n = 0;
+    kiln_status st = decode_text(w, seq, seq ? "pair" : "text", text, n);
+    if (st != KILN_OK) return st;
+    w->cur = 0;
+    fe_tok_pretokenized *pt = &w->pt[0];
+    pt->n = 0;
+    pt->text.n = 0;
+    w->splits.n = 0;
+    st = fe_tok_added_split(t, false, text, n, &w->splits);
+    for (int32_t i = 0; st == KILN_OK && i < w->splits.n; i++) {
+        const fe_tok_split_range *r = &w->splits.v[i];
+        if (r->id >= 0) {
+            fe_tok_split sp = {0, 0, (int64_t)r->start, (int64_t)r->end, r->id, 0, 0, 0, 0};
+            count_ws(text + r->start, r->end - r->start, &sp);
+            if (!fe_tok_pretok_push(pt, sp)) st = oom();
+            continue;
+        }
+        st = add_piece(t, w, index_of(w->offsets, w->n_cps, (int64_t)r->start),
+                       index_of(w->offsets, w->n_cps, (int64_t)r->end));
+    }
+    if (st == KILN_OK) st = fe_tok_pretokenize(t, &t->pretokenizer, w);
+    pt = &w->pt[w->cur];
+    for (int32_t i = 0; st == KILN_OK && i < pt->n; i++) {
+        const fe_tok_split *sp = &pt->v[i];
+        if (sp->id >= 0) {
+            if (!fe_tok_tokens_push(out, sp->id, sp->orig_start, sp->orig_end)) return oom();
+            fe_tok_token *tk = &out->v[out->n - 1];
+            tk->lead_n = sp->lead_n, tk->trail_n = sp->trail_n, tk->lead_b = sp->lead_b, tk->trail_b = sp->trail_b;
+            continue;
+        }
         switch (t->model.kind) {
         case FE_TOK_MODEL_WORDPIECE:
-            st = fe_tok_wordpiece_tokenize(&t->model, &w->norm, w->words.v[i].start, w->words.v[i].end, out);
+            st = fe_tok_wordpiece_tokenize(&t->model, w, &pt->text, sp->start, sp->end, out);
+            break;
+        case FE_TOK_MODEL_BPE:
+            st = fe_tok_bpe_tokenize(t, w, &pt->text, sp->start, sp->end, out);
+            break;
+        case FE_TOK_MODEL_UNIGRAM:
+            st = fe_tok_unigram_tokenize(&t->model, w, &pt->text, sp->start, sp->end, out);
+            break;
+        case FE_TOK_MODEL_WORDLEVEL:
+            st = fe_tok_wordlevel_tokenize(&t->model, w, &pt->text, sp->start, sp->end, out);
             break;
         }
     }
     return st;
 }
 
-// Encodes the original characters [c0, c1): normalize, then split off normalized added tokens.
-static kiln_status encode_piece(const fe_tokenizer *t, encode_work *w, int32_t c0, int32_t c1,
-                                fe_tok_tokens *out) {
-    kiln_status st = fe_tok_normalize(&t->normalizer, w->cps + c0, w->offsets + c0, c1 - c0, &w->norm, &w->tmp);
-    if (st != KILN_OK) return st;
-    if (!t->has_added[true]) return encode_words(t, w, 0, w->norm.n, out);
-
-    free(w->utf8_at);
-    w->utf8_at = malloc(((size_t)w->norm.n + 1) * sizeof(*w->utf8_at));
-    if (!w->utf8_at) return oom();
-    w->utf8.len = 0;
-    for (int32_t i = 0; i < w->norm.n; i++) {
-        char utf8[4];
-        w->utf8_at[i] = (int64_t)w->utf8.len;
-        kiln_strbuf_append(&w->utf8, utf8, (size_t)fe_tok_utf8_encode(w->norm.cps[i], utf8));
-    }
-    w->utf8_at[w->norm.n] = (int64_t)w->utf8.len;
-    if (w->utf8.failed) return oom();
-    w->norm_splits.n = 0;
-    st = fe_tok_added_split(t, true, w->utf8.data, w->utf8.len, &w->norm_splits);
-    for (int32_t i = 0; st == KILN_OK && i < w->norm_splits.n; i++) {
-        const fe_tok_split *sp = &w->norm_splits.v[i];
-        int32_t k0 = index_of(w->utf8_at, w->norm.n, (int64_t)sp->start);
-        int32_t k1 = index_of(w->utf8_at, w->norm.n, (int64_t)sp->end);
-        if (sp->id < 0) st = encode_words(t, w, k0, k1, out);
-        else if (!fe_tok_tokens_push(out, sp->id, w->norm.start[k0], w->norm.end[k1 - 1])) st = oom();
-    }
-    return st;
-}
-
-static kiln_status encode_sequence(const fe_tokenizer *t, const char *what, const char *text, encode_work *w,
-                                   fe_tok_tokens *out) {
-    size_t n = strlen(text);
-    free(w->cps);
-    free(w->offsets);
-    kiln_status st = fe_tok_decode_utf8(what, text, n, &w->cps, &w->offsets, &w->n_cps);
-    if (st != KILN_OK) return st;
-    w->splits.n = 0;
-    st = fe_tok_added_split(t, false, text, n, &w->splits);
-    for (int32_t i = 0; st == KILN_OK && i < w->splits.n; i++) {
-        const fe_tok_split *sp = &w->splits.v[i];
-        if (sp->id >= 0) {
-            if (!fe_tok_tokens_push(out, sp->id, (int64_t)sp->start, (int64_t)sp->end)) st = oom();
-            continue;
-        }
-        int32_t c0 = index_of(w->offsets, w->n_cps, (int64_t)sp->start);
-        int32_t c1 = index_of(w->offsets, w->n_cps, (int64_t)sp->end);
-        st = encode_piece(t, w, c0, c1, out);
-    }
+kiln_status fe_tokenizer_encode_rows(const fe_tokenizer *t, fe_tok_work *w, const char *text, const char *pair,
+                                     bool add_special_tokens, const fe_tok_truncation *trunc, fe_encoding **rows_out,
+                                     int32_t *n_rows_out) {
+    if (rows_out) *rows_out = NULL;
+    if (n_rows_out) *n_rows_out = 0;
+    if (!t || !w || !text || !rows_out || !n_rows_out)
+        return kiln_error(KILN_ERR_INVALID_ARG, "fe_tokenizer_encode: %s is NULL",
+                          !t ? "tokenizer" : !text ? "text" : "an argument");
+    kiln_status st = encode_sequence(t, w, 0, text, &w->seqs[0]);
+    w->seqs[1].n = 0;
+    if (st == KILN_OK && pair) st = encode_sequence(t, w, 1, pair, &w->seqs[1]);
+    if (st == KILN_OK)
+        st = fe_tok_post_process(t, w, w->seqs, pair != NULL, add_special_tokens, trunc, rows_out, n_rows_out);
     return st;
 }
 
@@ -138,21 +197,27 @@ kiln_status fe_tokenizer_encode(const fe_tokenizer *t, const char *text, const c
                                 bool add_special_tokens, fe_encoding *out) {
     if (!out) return kiln_error(KILN_ERR_INVALID_ARG, "fe_tokenizer_encode: out is NULL");
     *out = (fe_encoding){0};
-    if (!t || !text)
-        return kiln_error(KILN_ERR_INVALID_ARG, "fe_tokenizer_encode: %s is NULL", t ? "text" : "tokenizer");
-    encode_work w = {0};
-    fe_tok_tokens seqs[2] = {{0}};
-    kiln_status st = encode_sequence(t, "text", text, &w, &seqs[0]);
-    if (st == KILN_OK && pair) st = encode_sequence(t, "pair", pair, &w, &seqs[1]);
-    if (st == KILN_OK) st = fe_tok_post_process(&t->post, seqs, pair != NULL, add_special_tokens, out);
-    work_free(&w);
-    free(seqs[0].v);
-    free(seqs[1].v);
-    return st;
+    fe_tok_work *w = fe_tok_work_new();
+    if (!w) return oom();
+    fe_encoding *rows = NULL;
+    int32_t n_rows = 0;
+    kiln_status st = fe_tokenizer_encode_rows(t, w, text, pair, add_special_tokens, NULL, &rows, &n_rows);
+    fe_tok_work_free(w);
+    if (st != KILN_OK) return st;
+    *out = rows[0];
+    rows[0] = (fe_encoding){0};
+    fe_encodings_free(rows, n_rows);
+    return KILN_OK;
 }
 
 void fe_encoding_free(fe_encoding *e) {
     if (!e) return;
     free(e->offsets);   // the one allocation behind every array
     *e = (fe_encoding){0};
+}
+
+void fe_encodings_free(fe_encoding *rows, int32_t n) {
+    if (!rows) return;
+    for (int32_t i = 0; i < n; i++) fe_encoding_free(&rows[i]);
+    free(rows);
 }

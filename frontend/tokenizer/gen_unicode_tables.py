@@ -57,6 +57,59 @@ def nfd_known(cp):    # HF's NFD tables decompose it or give it a nonzero combin
             NFD.normalize_str("a\u0345" + c) == "a" + c + "\u0345")
 
 
+NFKD = normalizers.NFKD()
+NFC = normalizers.NFC()
+
+
+DIGITS = pre_tokenizers.Digits(individual_digits=True)
+
+
+def is_numeric(cp):   # Rust char::is_numeric, as the Digits pre-tokenizer splits on it
+    return len(DIGITS.pre_tokenize_str("a" + chr(cp) + "a")) == 3
+
+
+STRIP_ACCENTS = normalizers.StripAccents()
+
+
+def is_combining_mark(cp):   # the StripAccents normalizer drops it (Mn, Mc, Me)
+    return STRIP_ACCENTS.normalize_str(chr(cp)) == ""
+
+
+def nfkd_known(cp):   # HF's NFKD changes it (utf8proc knows newer compatibility mappings too)
+    return NFKD.normalize_str(chr(cp)) != chr(cp)
+
+
+def compositions():
+    """Canonical pairs (a, b) -> composite that HF's NFC composes (Hangul is algorithmic)."""
+    import unicodedata
+    out = []
+    for cp in code_points():
+        d = unicodedata.decomposition(chr(cp))
+        if d and not d.startswith("<"):
+            parts = [int(x, 16) for x in d.split()]
+            if len(parts) == 2 and NFC.normalize_str(chr(parts[0]) + chr(parts[1])) == chr(cp):
+                out.append((parts[0], parts[1], cp))
+    return sorted(out)
+
+
+# Classes of Oniguruma, the regex engine HF runs Split / Replace patterns with, measured from HF
+# itself; kiln spells them out for PCRE2, whose Unicode tables are of another version.
+ONIG_CLASSES = ["L", "Lu", "Ll", "Lt", "Lm", "Lo", "M", "N", "P", "S", "s", "d", "w"]
+
+
+def onig_class(name):
+    from tokenizers import Regex
+    cps = [cp for cp in code_points() if cp]
+    text = "".join(chr(c) for c in cps)
+    pat = "\\" + name if len(name) == 1 and name.islower() else "\\p{" + name + "}"
+    kept = pre_tokenizers.Split(Regex(pat), behavior="removed").pre_tokenize_str(text)
+    covered = bytearray(len(text))
+    for _, (a, b) in kept:
+        covered[a:b] = b"\x01" * (b - a)
+    matched = {cps[i] for i in range(len(text)) if not covered[i]}
+    return ranges(lambda cp: cp in matched)
+
+
 def word_chars():
     """Rust regex \\w, which decides whether a single_word added token stands alone: "ab" followed
     by a word character is not matched."""
@@ -120,7 +173,42 @@ def main():
     emit_ranges("nonspacing_marks", ranges(is_mark_nonspacing), "Category Mn (old tables), which strip_accents removes after NFD.")
     emit_ranges("nfd_known", ranges(nfd_known), "What HF's (older) NFD tables decompose or reorder. utf8proc decomposes\n"
                 "// these and only these, so characters newer than HF's tables pass through NFD as HF passes them.")
-    emit_ranges("word_chars", word_chars(), "Rust regex \\w (for added tokens' single_word).")
+    emit_ranges("combining_marks", ranges(is_combining_mark), "General category M (Mn, Mc, Me), which the StripAccents normalizer removes.")
+    emit_ranges("numeric", ranges(is_numeric), "Rust char::is_numeric (Nd, Nl, No), as the Digits pre-tokenizer splits on it.")
+    emit_ranges("nfkd_known", ranges(nfkd_known), "What HF's NFKD changes: utf8proc's compatibility decomposition is applied to\n"
+                "// these only (utf8proc also knows mappings of newer characters).")
+    emit_ranges("word_chars", word_chars(), "Rust regex \\w (for added tokens' single_word and the Whitespace pre-tokenizer).")
+    comps = compositions()
+    print("// NFC's canonical compositions, sorted by (first, second): first + second -> composite.")
+    print("const fe_tok_composition fe_tok_compositions[] = {")
+    line = "   "
+    for a, b, c in comps:
+        item = f" {{0x{a:X}, 0x{b:X}, 0x{c:X}}},"
+        if len(line) + len(item) > 100:
+            print(line)
+            line = "   "
+        line += item
+    print(line)
+    print("};")
+    print(f"const int32_t fe_tok_n_compositions = {len(comps)};\n")
+    print("// Oniguruma's classes (\\p{L}, ..., \\s, \\d, \\w) as HF's regexes see them: pairs first, last.")
+    for name in ONIG_CLASSES:
+        rs = onig_class(name)
+        print(f"static const uint32_t onig_{name}[] = {{")
+        line = "   "
+        for a, b in rs:
+            item = f" {a}, {b},"
+            if len(line) + len(item) > 100:
+                print(line)
+                line = "   "
+            line += item
+        print(line)
+        print("};")
+    print("const fe_tok_uclass fe_tok_onig_classes[] = {")
+    for name in ONIG_CLASSES:
+        print(f'    {{"{name}", onig_{name}, (int32_t)(sizeof(onig_{name}) / sizeof(uint32_t) / 2)}},')
+    print("};")
+    print(f"const int32_t fe_tok_n_onig_classes = {len(ONIG_CLASSES)};\n")
     print("// Rust char::to_lowercase, one code point to one: cp in [first, last] with (cp - first) % stride == 0")
     print("// maps to cp + delta. U+0130 (to \"i\\u0307\") is the only one-to-many mapping and is special-cased.")
     print("const fe_tok_case_run fe_tok_lower_runs[] = {")

@@ -25,6 +25,7 @@ kiln_status fe_tok_load_vocab_txt(fe_tokenizer *t, const char *path, const char 
         i = j + 1;
     }
     t->n_ids = id;
+    t->model.n_vocab = id;
     t->model.kind = FE_TOK_MODEL_WORDPIECE;
     t->model.wordpiece.prefix = "##";
     t->model.wordpiece.prefix_len = 2;
@@ -46,8 +47,9 @@ kiln_status fe_tokenizer_open_vocab(const char *vocab_txt_path, const char *conf
     kiln_status status = KILN_ERR_OUT_OF_MEMORY;
     char *text = NULL;
     size_t size = 0;
-    fe_tok_config cfg = {.do_lower_case = -1, .strip_accents = -1, .tokenize_chinese_chars = -1};
-    const char *names[FE_TOK_SPECIAL_COUNT];
+    fe_tok_config cfg;
+    fe_tok_config_init(&cfg);
+    const char *names[FE_TOK_SPECIAL_COUNT] = {0};
     fe_tokenizer *t = fe_tok_new();
     if (!t) {
         kiln_error(status, "%s: out of memory", vocab_txt_path);
@@ -70,8 +72,8 @@ kiln_status fe_tokenizer_open_vocab(const char *vocab_txt_path, const char *conf
     t->normalizer.bert.lowercase = cfg.do_lower_case != 0;
     t->normalizer.bert.strip_accents = cfg.strip_accents < 0 ? t->normalizer.bert.lowercase : cfg.strip_accents;
     t->pretokenizer.kind = FE_TOK_PRETOK_BERT;
-    t->model.wordpiece.unk_id = fe_tok_vocab_get(&t->model.vocab, names[FE_TOK_UNK], strlen(names[FE_TOK_UNK]));
-    if (t->model.wordpiece.unk_id < 0) {
+    t->model.unk_id = fe_tok_vocab_get(&t->model.vocab, names[FE_TOK_UNK], strlen(names[FE_TOK_UNK]));
+    if (t->model.unk_id < 0) {
         status = kiln_error(KILN_ERR_FORMAT, "%s: the unk token '%s' is not in the vocabulary", vocab_txt_path,
                             names[FE_TOK_UNK]);
         goto error;
@@ -88,12 +90,16 @@ kiln_status fe_tokenizer_open_vocab(const char *vocab_txt_path, const char *conf
         fe_tok_added_token a = {.content = name, .id = -1, .special = true};
         if ((status = fe_tok_add_token(t, &a)) != KILN_OK) goto error;
     }
+    t->decoder = (fe_tok_decoder){.kind = FE_TOK_DECODER_WORDPIECE, .prefix = "##", .cleanup = true};
+    fe_tok_names all = cfg.names;
+    for (int i = 0; i < FE_TOK_SPECIAL_COUNT; i++) all.names[i] = (char *)names[i];
+    fe_tok_apply_config(t, &cfg, &all);
     if (!fe_tok_post_bert(&t->post, t->arena, fe_tokenizer_token_to_id(t, names[FE_TOK_CLS]),
-                          fe_tokenizer_token_to_id(t, names[FE_TOK_SEP]))) {
+                          fe_tokenizer_token_to_id(t, names[FE_TOK_SEP]), false)) {
         status = kiln_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", vocab_txt_path);
         goto error;
     }
-    if ((status = fe_tok_finish(t, &cfg.names)) != KILN_OK) {
+    if ((status = fe_tok_finish(t, &all)) != KILN_OK) {
         kiln_error_prefix(status, "%s", vocab_txt_path);
         goto error;
     }

@@ -79,12 +79,25 @@ oom:
     return oom();
 }
 
-kiln_status fe_tok_normalize_bert(const fe_tok_normalizer *nz, const uint32_t *cps, const int64_t *offsets,
-                                  int32_t n, fe_tok_normalized *out, fe_tok_normalized *tmp) {
+kiln_status fe_tok_normalize_bert(const fe_tok_normalizer *nz, const fe_tok_normalized *src, fe_tok_normalized *out,
+                                  fe_tok_normalized *tmp) {
     out->n = 0;
-    for (int32_t i = 0; i < n; i++) {
-        uint32_t cp = cps[i];
-        int64_t s = offsets[i], e = offsets[i + 1];
+    if (!fe_tok_normalized_reserve(out, src->n)) return oom();
+    bool ascii = true;
+    for (int32_t i = 0; i < src->n; i++) {
+        uint32_t cp = src->cps[i];
+        int64_t s = src->start[i], e = src->end[i];
+        if (cp < 0x80) {   // the common case: no table lookups
+            if (nz->bert.clean_text) {
+                if (cp == 0 || (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0x7F) continue;
+                if (cp == '\t' || cp == '\n' || cp == '\r') cp = ' ';
+            }
+            if (out->n == out->cap && !fe_tok_normalized_reserve(out, out->n + 1)) return oom();
+            out->cps[out->n] = cp, out->start[out->n] = s, out->end[out->n] = e;
+            out->n++;
+            continue;
+        }
+        ascii = false;
         if (nz->bert.clean_text) {
             if (fe_tok_is_dropped(cp)) continue;
             if (fe_tok_is_whitespace(cp)) cp = ' ';
@@ -99,26 +112,28 @@ kiln_status fe_tok_normalize_bert(const fe_tok_normalizer *nz, const uint32_t *c
         if (!ok) return oom();
     }
     if (!nz->bert.strip_accents && !nz->bert.lowercase) return KILN_OK;
+    if (ascii) {
+        if (nz->bert.lowercase)
+            for (int32_t i = 0; i < out->n; i++)
+                if (out->cps[i] >= 'A' && out->cps[i] <= 'Z') out->cps[i] += 32;
+        return KILN_OK;
+    }
 
-    const fe_tok_normalized *src = out;
+    const fe_tok_normalized *from = out;
     if (nz->bert.strip_accents) {
         kiln_status st = decompose(out, tmp);
         if (st != KILN_OK) return st;
-        src = tmp;
+        from = tmp;
     }
-    fe_tok_normalized *dst = src == out ? tmp : out;
+    fe_tok_normalized *dst = from == out ? tmp : out;
     dst->n = 0;
-    for (int32_t i = 0; i < src->n; i++) {
-        uint32_t lower[2] = {src->cps[i], 0};
+    for (int32_t i = 0; i < from->n; i++) {
+        uint32_t lower[2] = {from->cps[i], 0};
         if (nz->bert.strip_accents && fe_tok_is_nonspacing_mark(lower[0])) continue;
         int k = nz->bert.lowercase ? fe_tok_to_lower(lower[0], lower) : 1;
         for (int j = 0; j < k; j++)
-            if (!fe_tok_normalized_push(dst, lower[j], src->start[i], src->end[i])) return oom();
+            if (!fe_tok_normalized_push(dst, lower[j], from->start[i], from->end[i])) return oom();
     }
-    if (dst != out) {
-        fe_tok_normalized swap = *out;
-        *out = *dst;
-        *dst = swap;
-    }
+    if (dst != out) fe_tok_normalized_swap(out, dst);
     return KILN_OK;
 }

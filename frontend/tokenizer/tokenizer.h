@@ -1,8 +1,17 @@
 /* tokenizer.h — kiln's text tokenizer, bit-exact with Hugging Face `tokenizers`: text in, token ids,
- * type ids and byte offsets out. It reads a checkpoint's tokenizer.json (or a BERT vocab.txt with
- * tokenizer_config.json) and runs HF's pipeline: added tokens → normalizer → pre-tokenizer → model →
- * post-processor. Today that is the BERT family (BertNormalizer, BertPreTokenizer, WordPiece,
- * BertProcessing / TemplateProcessing); other files are rejected with KILN_ERR_UNSUPPORTED.
+ * type ids and byte offsets out, and ids back to text. It reads a checkpoint's tokenizer.json (or the
+ * legacy vocab.txt, or vocab.json + merges.txt, with tokenizer_config.json) and runs HF's pipeline:
+ * added tokens → normalizer → pre-tokenizer → model → truncation → post-processor; decoding runs HF's
+ * decoders. What kiln reads:
+ *   models          WordPiece, BPE (merge ranks, byte_fallback, fuse_unk, continuing_subword_prefix,
+ *                   end_of_word_suffix, ignore_merges; dropout is ignored), Unigram, WordLevel
+ *   normalizers     BertNormalizer, NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, Replace,
+ *                   Prepend, Nmt, Sequence
+ *   pre-tokenizers  BertPreTokenizer, ByteLevel, Whitespace, WhitespaceSplit, Metaspace, Split,
+ *                   Punctuation, Digits, CharDelimiterSplit, Sequence
+ *   post-processors TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence
+ *   decoders        WordPiece, ByteLevel, Metaspace, BPEDecoder, Replace, ByteFallback, Fuse, Strip, Sequence
+ * Anything else is rejected with KILN_ERR_UNSUPPORTED, never approximated.
  */
 #ifndef KILN_FE_TOKENIZER_H
 #define KILN_FE_TOKENIZER_H
@@ -35,14 +44,18 @@ typedef enum fe_tok_special {
     FE_TOK_SEP,
     FE_TOK_PAD,
     FE_TOK_MASK,
+    FE_TOK_BOS,
+    FE_TOK_EOS,
     FE_TOK_SPECIAL_COUNT
 } fe_tok_special;
 
 // Opens the tokenizer of a checkpoint directory: dir/tokenizer.json when it exists, else
-// dir/vocab.txt with dir/tokenizer_config.json (optional). tokenizer_config.json, when present, also
-// names the special tokens (cls_token, ...). Does not keep a pointer to `dir`.
-// Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument); KILN_ERR_IO (no tokenizer.json and no
-// vocab.txt, or a file that cannot be read); KILN_ERR_FORMAT (malformed file, naming the file and
+// dir/vocab.json + dir/merges.txt (GPT-2 / RoBERTa byte-level BPE, as tokenizer_class says), else
+// dir/vocab.txt (BERT). tokenizer_config.json and special_tokens_map.json, when present, name the
+// special tokens and give model_max_length, padding_side, truncation_side and
+// clean_up_tokenization_spaces. Does not keep a pointer to `dir`.
+// Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument); KILN_ERR_IO (none of those files: the
+// message lists what was looked for; or a file that cannot be read); KILN_ERR_FORMAT (malformed file, naming the file and
 // field); KILN_ERR_UNSUPPORTED (a normalizer, pre-tokenizer, model or post-processor type kiln does
 // not implement, naming the file and the type); KILN_ERR_OUT_OF_MEMORY. *out is NULL on failure.
 kiln_status fe_tokenizer_open(const char *dir, fe_tokenizer **out);
@@ -58,6 +71,12 @@ kiln_status fe_tokenizer_open_file(const char *tokenizer_json_path, fe_tokenizer
 // Statuses as fe_tokenizer_open.
 kiln_status fe_tokenizer_open_vocab(const char *vocab_txt_path, const char *config_path, fe_tokenizer **out);
 
+// Builds a byte-level BPE tokenizer from GPT-2's vocab.json + merges.txt, configured as
+// transformers' GPT2Tokenizer (or RobertaTokenizer, when tokenizer_config.json's tokenizer_class
+// says so) configures it from the same files. config_path may be NULL. Statuses as fe_tokenizer_open.
+kiln_status fe_tokenizer_open_bpe_files(const char *vocab_json_path, const char *merges_txt_path,
+                                        const char *config_path, fe_tokenizer **out);
+
 void fe_tokenizer_free(fe_tokenizer *t);   // NULL is fine
 
 // Encodes `text` (and `pair`, NULL for none), both NUL-terminated UTF-8, as HF's
@@ -69,6 +88,38 @@ void fe_tokenizer_free(fe_tokenizer *t);   // NULL is fine
 kiln_status fe_tokenizer_encode(const fe_tokenizer *t, const char *text, const char *pair,
                                 bool add_special_tokens, fe_encoding *out);
 void fe_encoding_free(fe_encoding *e);   // NULL or an empty encoding is fine; leaves *e empty
+void fe_encodings_free(fe_encoding *rows, int32_t n);   // frees each row and the array
+
+typedef struct fe_tok_work fe_tok_work;
+typedef struct fe_tok_truncation fe_tok_truncation;
+
+// As fe_tokenizer_encode, with truncation (NULL: none) and scratch `w` (fe_tok_work_new; one per
+// thread, reused across a batch). rows[0] is the encoding, rows[1..] its overflowing windows in
+// HF's order; *rows_out is malloc'd (fe_encodings_free). Returns KILN_OK; KILN_ERR_INVALID_ARG
+// (bad UTF-8; stride not below the length left after special tokens; only_second without a pair;
+// nothing left to truncate); KILN_ERR_OUT_OF_MEMORY.
+kiln_status fe_tokenizer_encode_rows(const fe_tokenizer *t, fe_tok_work *w, const char *text, const char *pair,
+                                     bool add_special_tokens, const fe_tok_truncation *trunc, fe_encoding **rows_out,
+                                     int32_t *n_rows_out);
+
+// Decodes ids to text as HF's Tokenizer.decode (and transformers' clean_up_tokenization when
+// clean_up) does: unknown ids are dropped, special added tokens too when skip_special_tokens.
+// *text_out is malloc'd. Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument);
+// KILN_ERR_OUT_OF_MEMORY.
+kiln_status fe_tokenizer_decode(const fe_tokenizer *t, const int32_t *ids, int32_t n, bool skip_special_tokens,
+                                bool clean_up, char **text_out);
+
+// tokenizer_config.json's model_max_length, or -1 when there is none (or it is transformers'
+// "very large" placeholder).
+int64_t fe_tokenizer_model_max_length(const fe_tokenizer *t);
+// Special tokens the post-processor adds to one text (pair false) or a pair.
+int32_t fe_tokenizer_num_special_tokens_to_add(const fe_tokenizer *t, bool pair);
+// Defaults transformers takes from tokenizer_config.json: padding on the left, truncation on the
+// left, clean_up_tokenization_spaces, the pad token's type id.
+bool fe_tokenizer_padding_left(const fe_tokenizer *t);
+bool fe_tokenizer_truncation_left(const fe_tokenizer *t);
+bool fe_tokenizer_clean_up_spaces(const fe_tokenizer *t);
+int32_t fe_tokenizer_pad_type_id(const fe_tokenizer *t);
 
 // The id of `token` (added tokens first, then the model's vocabulary), or -1.
 int32_t fe_tokenizer_token_to_id(const fe_tokenizer *t, const char *token);
@@ -76,8 +127,8 @@ int32_t fe_tokenizer_token_to_id(const fe_tokenizer *t, const char *token);
 const char *fe_tokenizer_id_to_token(const fe_tokenizer *t, int32_t id);
 // One more than the largest id (the model's vocabulary and the added tokens).
 int32_t fe_tokenizer_vocab_size(const fe_tokenizer *t);
-// The id of a special token ([UNK], [CLS], [SEP], [PAD], [MASK] or what the files name instead),
-// or -1 when the vocabulary has no such token.
+// The id of a special token (unk, cls, sep, pad, mask, bos, eos: BERT's [UNK] ... unless the files
+// name others), or -1 when the vocabulary has no such token.
 int32_t fe_tokenizer_special_id(const fe_tokenizer *t, fe_tok_special which);
 
 #endif  // KILN_FE_TOKENIZER_H

@@ -1,7 +1,7 @@
-/* unicode.c — UTF-8 decoding and the character classes of HF's BERT normalizer and pre-tokenizer.
+/* unicode.c — UTF-8 decoding and the character classes HF's normalizers and pre-tokenizers use.
  * The classes are looked up in tables measured from `tokenizers` itself (unicode_tables.c), not
  * in utf8proc: HF's classes come from tables of several Unicode versions, none of them utf8proc's.
- * utf8proc only decomposes, for NFD, the characters HF's tables know (normalizer_bert.c).
+ * utf8proc only decomposes, for the Unicode normalizers, the characters HF's tables know.
  */
 #include "frontend/tokenizer/internal.h"
 
@@ -67,8 +67,16 @@ static bool in_ranges(const fe_tok_range *r, int32_t n, uint32_t cp) {
 }
 
 bool fe_tok_is_dropped(uint32_t cp) { return in_ranges(fe_tok_dropped, fe_tok_n_dropped, cp); }
-bool fe_tok_is_whitespace(uint32_t cp) { return in_ranges(fe_tok_whitespace, fe_tok_n_whitespace, cp); }
-bool fe_tok_is_punctuation(uint32_t cp) { return in_ranges(fe_tok_punctuation, fe_tok_n_punctuation, cp); }
+bool fe_tok_is_whitespace(uint32_t cp) {
+    if (cp < 0x80) return cp == ' ' || (cp >= '\t' && cp <= '\r');
+    return in_ranges(fe_tok_whitespace, fe_tok_n_whitespace, cp);
+}
+
+bool fe_tok_is_punctuation(uint32_t cp) {
+    if (cp < 0x80) return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) || (cp >= 0x5B && cp <= 0x60) ||
+                          (cp >= 0x7B && cp <= 0x7E);
+    return in_ranges(fe_tok_punctuation, fe_tok_n_punctuation, cp);
+}
 
 bool fe_tok_is_nonspacing_mark(uint32_t cp) {
     return in_ranges(fe_tok_nonspacing_marks, fe_tok_n_nonspacing_marks, cp);
@@ -76,7 +84,37 @@ bool fe_tok_is_nonspacing_mark(uint32_t cp) {
 
 bool fe_tok_is_nfd_known(uint32_t cp) { return in_ranges(fe_tok_nfd_known, fe_tok_n_nfd_known, cp); }
 
-bool fe_tok_is_word_char(uint32_t cp) { return in_ranges(fe_tok_word_chars, fe_tok_n_word_chars, cp); }
+bool fe_tok_is_nfkd_known(uint32_t cp) { return in_ranges(fe_tok_nfkd_known, fe_tok_n_nfkd_known, cp); }
+
+bool fe_tok_is_word_char(uint32_t cp) {
+    if (cp < 0x80) return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') || cp == '_';
+    return in_ranges(fe_tok_word_chars, fe_tok_n_word_chars, cp);
+}
+
+bool fe_tok_is_combining_mark(uint32_t cp) {
+    return cp >= 0x300 && in_ranges(fe_tok_combining_marks, fe_tok_n_combining_marks, cp);
+}
+
+bool fe_tok_is_numeric(uint32_t cp) {
+    if (cp < 0x80) return cp >= '0' && cp <= '9';
+    return in_ranges(fe_tok_numeric, fe_tok_n_numeric, cp);
+}
+
+kiln_status fe_tok_check_utf8(const char *what, const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        int len = fe_tok_utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        if (!len)
+            return kiln_error(KILN_ERR_INVALID_ARG, "%s: invalid UTF-8 at byte %zu (0x%02x)", what, i,
+                              (unsigned char)s[i]);
+        i += (size_t)len;
+    }
+    return KILN_OK;
+}
 
 int fe_tok_to_lower(uint32_t cp, uint32_t out[2]) {
     if (cp == 0x130) {   // İ: the one code point whose lowercase is two ("i" + combining dot above)

@@ -4,7 +4,7 @@
  */
 #include "frontend/tokenizer/internal.h"
 
-static uint32_t hash_bytes(const char *s, size_t len) {
+uint32_t fe_tok_hash(const char *s, size_t len) {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
     return h;
@@ -40,7 +40,7 @@ kiln_status fe_tok_vocab_set(fe_tok_vocab *v, kiln_arena *arena, const char *s, 
         kiln_status st = grow(v);
         if (st != KILN_OK) return st;
     }
-    uint32_t hash = hash_bytes(s, len);
+    uint32_t hash = fe_tok_hash(s, len);
     fe_tok_vocab_slot *slot = find_slot(v->slots, v->cap, s, len, hash);
     if (!slot->key) {
         char *key = kiln_arena_strndup(arena, s, len);
@@ -55,7 +55,7 @@ kiln_status fe_tok_vocab_set(fe_tok_vocab *v, kiln_arena *arena, const char *s, 
 
 int32_t fe_tok_vocab_get(const fe_tok_vocab *v, const char *s, size_t len) {
     if (!v->cap) return -1;
-    const fe_tok_vocab_slot *slot = find_slot(v->slots, v->cap, s, len, hash_bytes(s, len));
+    const fe_tok_vocab_slot *slot = find_slot(v->slots, v->cap, s, len, fe_tok_hash(s, len));
     return slot->key ? slot->id : -1;
 }
 

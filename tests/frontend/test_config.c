@@ -86,7 +86,7 @@ static void load_rejects_missing_model_type(void) {
     CHECK_FAILS(fe_config_load(write_config("notype", "{\"hidden_size\": 768}"), &c), KILN_ERR_FORMAT,
                 "notype/config.json: missing \"model_type\"");
     CHECK_FAILS(fe_config_load(write_config("gpt", "{\"model_type\": \"gpt-j\"}"), &c), KILN_ERR_UNSUPPORTED,
-                "gpt/config.json: model_type 'gpt-j' is not supported (kiln knows bert, roberta, distilbert)");
+                "gpt/config.json: model_type 'gpt-j' is not supported (kiln knows bert, roberta, distilbert, gpt2, llama, qwen2)");
     CHECK(c == NULL);
 }
 

@@ -101,6 +101,9 @@ static inline ir_graph *build_every_op(void) {
     ir_node *cat = ir_concat(g, 3, (ir_node *[]){q4, q4, q4}, 1);                  // [B, 3*S, 2, 8]
     ir_node *flat = ir_reshape(g, q, 2, (ir_dim[]){dim_mul(B, S), D(16)});
     ir_node *ex = ir_expand(g, ir_reshape(g, c32, 2, (ir_dim[]){D(1), D(8)}), 3, (ir_dim[]){B, S, D(8)});
+    // weights joined at compile time (the passes' Q, K, V packing)
+    ir_node *wk = ir_weight(g, "k.weight", KILN_F32, 2, (ir_dim[]){D(16), D(8)});
+    ir_node *qk = ir_matmul(g, rms, ir_pack_weights(g, 2, (ir_node *[]){wq, wk}, 0), false, true);   // [B, S, 32]
 
     // KV cache: positions past..past+seq, scattered into the state, read back as [0, past + seq)
     ir_graph_set_path(g, "encoder.layer.0.attention.self");
@@ -127,7 +130,11 @@ static inline ir_graph *build_every_op(void) {
     ir_graph_set_path(g, "encoder.layer.0.intermediate");
     ir_node *b16 = ir_weight(g, "dense.bias", KILN_F32, 1, (ir_dim[]){D(16)});
     ir_node *fused = ir_fused(g, body, 2, (ir_node *[]){q, b16});
-    if (fused) fused->name = "gelu_bias";
+    if (fused) {
+        fused->name = "gelu_bias";
+        fused->p.fused_kind = IR_FUSED_CHUNKED;   // the passes' region parameters print and parse
+        fused->p.chunk = 4;
+    }
 
     ir_graph_add_output(g, "last_hidden_state", fused);
     ir_graph_add_output(g, "keys", keys);
@@ -138,6 +145,7 @@ static inline ir_graph *build_every_op(void) {
     ir_graph_add_output(g, "expanded", ex);
     ir_graph_add_output(g, "positions", pos);
     ir_graph_add_output(g, "odd", odd);
+    ir_graph_add_output(g, "qk", qk);
     return g;
 }
 
@@ -257,6 +265,8 @@ static inline bool graphs_same(const ir_graph *a, const ir_graph *b) {
             SAME(same);
         }
         if (x->op == IR_OP_FUSED) {
+            SAME(p->fused_kind == q->fused_kind && p->heads == q->heads && p->chunk == q->chunk);
+            SAME(memcmp(&p->scale, &q->scale, sizeof(float)) == 0 && memcmp(p->offsets, q->offsets, sizeof(p->offsets)) == 0);
             SAME(x->n_absorbed == y->n_absorbed);
             for (int k = 0; k < x->n_absorbed; k++) SAME(str_same(x->absorbed[k], y->absorbed[k]));
             SAME(graphs_same(p->body, q->body));

@@ -306,8 +306,14 @@ def write_bad(out_dir, good_json):
     with open(os.path.join(d, "malformed.json"), "w") as f:       # cut off mid-object
         f.write(good_json[: len(good_json) // 3])
     obj = json.loads(good_json)
-    bpe = dict(obj, model={"type": "BPE", "vocab": {"a": 0}, "merges": []})
-    normalizer = dict(obj, normalizer={"type": "NFKC"})
+    # Types HF has (or had) and kiln does not: a model type, and the SentencePiece charsmap normalizer.
+    bpe = dict(obj, model={"type": "Lattice", "vocab": {"a": 0}})
+    normalizer = dict(obj, normalizer={"type": "Precompiled", "precompiled_charsmap": ""})
+    decoder = dict(obj, decoder={"type": "CTC", "pad_token": "<pad>", "word_delimiter_token": "|", "cleanup": True})
+    pretok = dict(obj, pre_tokenizer={"type": "UnicodeScripts"})
+    bad_regex = dict(obj, pre_tokenizer={"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated",
+                                         "invert": False})
+    bad_merge = {"version": "1.0", "model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}}
     vocab_type = dict(obj, model=dict(obj["model"], vocab={"[UNK]": "zero"}))
     no_unk = dict(obj, model=dict(obj["model"], unk_token="[NOPE]"))
     sparse = dict(obj, model=dict(obj["model"], vocab=dict(obj["model"]["vocab"], far=2_000_000_000)))
@@ -316,6 +322,8 @@ def write_bad(out_dir, good_json):
     with open(os.path.join(d, "added_token_not_utf8.json"), "wb") as f:   # half of 中: \xe4\xb8
         f.write(json.dumps(half, ensure_ascii=False).encode().replace(b"@HALF@", b"\xe4\xb8"))
     for name, o in [("unsupported_model.json", bpe), ("unsupported_normalizer.json", normalizer),
+                    ("unsupported_decoder.json", decoder), ("unsupported_pretokenizer.json", pretok),
+                    ("bad_regex.json", bad_regex), ("merge_not_in_vocab.json", bad_merge),
                     ("bad_vocab_id.json", vocab_type), ("missing_unk.json", no_unk),
                     ("sparse_ids.json", sparse)]:
         with open(os.path.join(d, name), "w", encoding="utf-8") as f:

@@ -140,8 +140,10 @@ static void test_vocabulary_lookups(void) {
         if (tok) CHECK_MSG(fe_tokenizer_token_to_id(a, tok) == id, "token %s", tok);
     }
     // The fixture vocabulary starts [PAD] [unused0] [unused1] [UNK] [CLS] [SEP] [MASK].
+    // No bos / eos token in a BERT vocabulary.
     static const int32_t want[FE_TOK_SPECIAL_COUNT] = {[FE_TOK_UNK] = 3, [FE_TOK_CLS] = 4, [FE_TOK_SEP] = 5,
-                                                       [FE_TOK_PAD] = 0, [FE_TOK_MASK] = 6};
+                                                       [FE_TOK_PAD] = 0, [FE_TOK_MASK] = 6, [FE_TOK_BOS] = -1,
+                                                       [FE_TOK_EOS] = -1};
     for (int i = 0; i < FE_TOK_SPECIAL_COUNT; i++) {
         CHECK(fe_tokenizer_special_id(a, (fe_tok_special)i) == want[i]);
         CHECK(fe_tokenizer_special_id(b, (fe_tok_special)i) == want[i]);
@@ -192,13 +194,35 @@ static void test_rejects_missing_vocab_file(void) {
                 KILN_ERR_IO, "no-such-config.json");
 }
 
-static void test_rejects_unsupported_model_type(void) {
+// A component kiln lacks is refused by name, never approximated.
+static void test_rejects_unsupported_component_type(void) {
     fe_tokenizer *t = NULL;
     CHECK_FAILS(fe_tokenizer_open_file(TOK_DIR "/bad/unsupported_model.json", &t), KILN_ERR_UNSUPPORTED,
-                "unsupported_model.json: model type 'BPE'");
+                "unsupported_model.json: model type 'Lattice'");
     CHECK(t == NULL);
     CHECK_FAILS(fe_tokenizer_open_file(TOK_DIR "/bad/unsupported_normalizer.json", &t), KILN_ERR_UNSUPPORTED,
-                "normalizer type 'NFKC'");
+                "normalizer type 'Precompiled'");
+    CHECK_FAILS(fe_tokenizer_open_file(TOK_DIR "/bad/unsupported_decoder.json", &t), KILN_ERR_UNSUPPORTED,
+                "decoder type 'CTC'");
+    CHECK_FAILS(fe_tokenizer_open_file(TOK_DIR "/bad/unsupported_pretokenizer.json", &t), KILN_ERR_UNSUPPORTED,
+                "pre_tokenizer type 'UnicodeScripts'");
+    CHECK(t == NULL);
+}
+
+// A Split regex that PCRE2 cannot compile is a format error naming the field, not a crash later.
+static void test_rejects_regex_that_does_not_compile(void) {
+    fe_tokenizer *t = NULL;
+    CHECK_FAILS(fe_tokenizer_open_file(TOK_DIR "/bad/bad_regex.json", &t), KILN_ERR_FORMAT,
+                "bad_regex.json: pre_tokenizer.pattern: the regex /(unclosed/ does not compile");
+    CHECK(t == NULL);
+}
+
+// A merge whose parts or result are not in the vocabulary (HF: MergeTokenOutOfVocabulary).
+static void test_rejects_merge_outside_vocabulary(void) {
+    fe_tokenizer *t = NULL;
+    CHECK_FAILS(fe_tokenizer_open_file(TOK_DIR "/bad/merge_not_in_vocab.json", &t), KILN_ERR_FORMAT,
+                "merge 0: 'ab' (the merged token) is not in the vocabulary");
+    CHECK(t == NULL);
 }
 
 static void test_rejects_invalid_utf8_input(void) {
@@ -238,7 +262,9 @@ int main(void) {
     test_rejects_huge_sparse_ids();
     test_rejects_added_token_that_is_not_utf8();
     test_rejects_missing_vocab_file();
-    test_rejects_unsupported_model_type();
+    test_rejects_unsupported_component_type();
+    test_rejects_regex_that_does_not_compile();
+    test_rejects_merge_outside_vocabulary();
     test_rejects_invalid_utf8_input();
     fe_tokenizer_free(NULL);
     fe_encoding_free(NULL);
