@@ -219,3 +219,40 @@ kiln_status kiln_program_save(const kiln_program *p, const char *path, const kil
                           path, p->backend);
     return cg_llvm_save(p, path, &o);
 }
+
+/* ---- task pipelines from a checkpoint (the driver is libkiln_rt's: pipelines/pipeline.c) ---- */
+
+#include "pipelines/pipeline.h"
+
+typedef struct pipeline_owned {
+    kiln_model *model;
+    kiln_program *program;
+} pipeline_owned;
+
+static void pipeline_release(void *arg) {
+    pipeline_owned *o = arg;
+    kiln_program_free(o->program);
+    kiln_model_free(o->model);
+    free(o);
+}
+
+kiln_status kiln_pipeline_open(const char *task, const char *path, const kiln_pipeline_options *opts, kiln_pipeline **out) {
+    if (!task || !path || !out) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_open: NULL argument");
+    *out = NULL;
+    kiln_pipeline_options o = opts ? *opts : kiln_pipeline_options_default();
+    if (!o.tokenizer_path) o.tokenizer_path = path;
+    if (o.batch_size < 1) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_open: batch_size %lld < 1", (long long)o.batch_size);
+    pipeline_owned *own = calloc(1, sizeof(*own));
+    if (!own) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_pipeline_open: out of memory");
+    kiln_compile_options co = kiln_compile_options_default();
+    co.target = o.target;
+    co.max_batch = o.batch_size;
+    kiln_status st;
+    if ((st = kiln_model_open(path, NULL, &own->model)) || (st = kiln_compile(own->model, &co, &own->program)) ||
+        (st = kiln_pipeline_create(task, own->program, &o, out))) {
+        pipeline_release(own);
+        return st;
+    }
+    pl_pipeline_adopt(*out, pipeline_release, own);
+    return KILN_OK;
+}

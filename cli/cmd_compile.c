@@ -120,7 +120,7 @@ int cli_cmd_compile(int argc, char **argv) {
            so.embed_weights || so.kind == KILN_ARTIFACT_PROGRAM ? "inside" : "in a .weights file beside it");
     if (timings) {
         printf("compile time %.3f s:\n", info.time_total);
-        printf("  %-44s %8.3f s\n", "checkpoint -> IR graph", info.time_graph);
+        printf("  %-44s %8.3f s\n", "checkpoint -> IR graph, passes", info.time_graph);
         printf("  %-44s %8.3f s\n", "program skeleton (weights, io, arena plan)", info.time_build);
         printf("  %-44s %8.3f s\n", "IR -> LLVM IR (kernels, weight packing)", info.time_lower);
         printf("  %-44s %8.3f s\n", "LLVM O3", info.time_optimize);

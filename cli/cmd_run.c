@@ -4,12 +4,20 @@
  */
 #include "cli/cli.h"
 
+int cli_task_pipeline(int argc, char **argv);   // cli/cmd_pipeline.c: the encoder tasks
+
 static const struct {
     const char *task;
     int (*run)(int argc, char **argv);   // argv[0] is the task name
     const char *help;
 } tasks[] = {
     {"text-generation", cli_task_text_generation, "continue a prompt with a causal LM, streaming tokens"},
+    {"text-classification", cli_task_pipeline, "labels and scores of texts (or text pairs) from a classification head"},
+    {"sentiment-analysis", cli_task_pipeline, "alias of text-classification"},
+    {"feature-extraction", cli_task_pipeline, "token vectors (last hidden state), or pooled sentence vectors"},
+    {"fill-mask", cli_task_pipeline, "the likeliest tokens for each mask token"},
+    {"token-classification", cli_task_pipeline, "a label per token (NER), aggregation none"},
+    {"ner", cli_task_pipeline, "alias of token-classification"},
 };
 
 static void usage(FILE *f) {

@@ -160,12 +160,19 @@ static ir_dim bytes_dim(const kiln_program *p, const ir_node *x) {
 }
 
 // One plan for every length: offsets as expressions of the symbols (cg_plan_symbolic), checked
-// at several points; live[].offset gets each offset at the maxima.
+// at several points; live[].offset gets each offset at the maxima. When scaling costs more than
+// 5 % (and 256 kB) at the maxima (tensors of different monomials that cannot share a region, as [seq x seq]
+// scores beside [seq x hidden] activations do in an unfused graph), the constant plan is kept.
 static kiln_status plan_symbolic(const ir_graph *g, kiln_program *p, cg_live *live, int32_t n_live) {
+    cg_live *flat = malloc(((size_t)n_live + 1) * sizeof(*flat));
+    if (!flat) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "compile: out of memory");
+    memcpy(flat, live, (size_t)n_live * sizeof(*flat));
+    size_t flat_bytes = cg_plan_arena(flat, n_live, p->arena_alignment);
     cg_sym_item *t = calloc((size_t)n_live + 1, sizeof(*t));
     p->arena_offsets = kiln_arena_alloc(p->arena, ((size_t)n_live + 1) * sizeof(rt_expr));
     if (!t || !p->arena_offsets) {
         free(t);
+        free(flat);
         return kiln_error(KILN_ERR_OUT_OF_MEMORY, "compile: out of memory");
     }
     for (int32_t k = 0; k < n_live; k++)
@@ -174,7 +181,10 @@ static kiln_status plan_symbolic(const ir_graph *g, kiln_program *p, cg_live *li
     size_t arena_max = 0;
     kiln_status st = cg_plan_symbolic(t, n_live, p->arena_alignment, p->symbol_max, p->n_symbols, &arena, &arena_max);
     if (!st) st = cg_plan_check_symbolic(t, n_live, arena, p->arena_alignment, p->symbol_max, p->n_symbols);
-    if (!st) {
+    if (!st && (double)arena_max > 1.05 * (double)flat_bytes && arena_max - flat_bytes > 256 * 1024) {
+        memcpy(live, flat, (size_t)n_live * sizeof(*flat));
+        p->arena_bytes = flat_bytes;
+    } else if (!st) {
         for (int32_t k = 0; k < n_live; k++) {
             live[k].offset = t[k].offset_max;
             p->arena_offsets[k] = cg_expr(t[k].offset);
@@ -184,6 +194,7 @@ static kiln_status plan_symbolic(const ir_graph *g, kiln_program *p, cg_live *li
         p->arena_bytes = arena_max;
     }
     free(t);
+    free(flat);
     return st;
 }
 

@@ -188,8 +188,9 @@ typedef struct kiln_program_info {
     size_t n_kernels;              // distinct kernels (one serves every launch of the same signature)
     size_t arena_bytes;            // at the compiled maxima
     size_t weight_bytes;
-    // Compile time in seconds: checkpoint -> IR graph, program skeleton (weights, plan), IR ->
-    // LLVM IR, LLVM O3, machine code, JIT linking, and the whole kiln_compile.
+    // Compile time in seconds: checkpoint -> IR graph and the pass pipeline, program skeleton
+    // (weights, plan), IR -> LLVM IR (with weight packing), LLVM O3, machine code, JIT linking,
+    // and the whole kiln_compile.
     double time_graph, time_build, time_lower, time_optimize, time_codegen, time_jit, time_total;
 } kiln_program_info;
 
@@ -611,6 +612,84 @@ typedef struct kiln_chat_message {
 // construct outside the subset, named); KILN_ERR_OUT_OF_MEMORY.
 kiln_status kiln_chat_template_apply(const kiln_program *program, const kiln_chat_message *messages, size_t n_messages,
                                      bool add_generation_prompt, char **text_out);
+
+/* ---- task pipelines (encoders) --------------------------------------------------------------
+ *
+ * What transformers.pipeline(TASK) does, text in and JSON out, shaped as the Python pipeline
+ * returns it for a LIST of inputs (one entry per input, in input order):
+ *
+ *     kiln_pipeline_options po = kiln_pipeline_options_default(); po.top_k = -1;
+ *     kiln_pipeline *p;
+ *     kiln_pipeline_open("text-classification", "checkpoint_dir", &po, &p);
+ *     const char *texts[] = {"I love this movie!", "a"};
+ *     char *json;
+ *     kiln_pipeline_run(p, texts, NULL, 2, &json);  // [[{"label": "POSITIVE", "score": 0.98}, ...], ...]
+ *     free(json); kiln_pipeline_free(p);
+ *
+ * Tasks: "text-classification" (alias "sentiment-analysis"): logits -> softmax / sigmoid / none
+ * as Transformers picks them from problem_type and num_labels (or function_to_apply), labels
+ * from id2label; top_k 0 gives one {"label", "score"} per input, else a list sorted by score.
+ * Text pairs: pairs[i] (as {"text": ..., "text_pair": ...}).
+ * "feature-extraction": the last hidden state of every token, [[[h...] per token]] per input
+ * (Transformers' nesting, with its batch dim of 1); pooled = true gives the sentence embedding
+ * instead, pooled as the checkpoint's sentence-transformers modules.json says (mean by default).
+ * Inputs are grouped by token length into batches of batch_size, each padded to its longest, so
+ * results do not depend on the batch size. No truncation (as Transformers' default): a text longer
+ * than the compiled max_seq is an error.
+ * "fill-mask": per mask token the top_k (default 5) of the vocabulary (or of targets) as
+ * {"score", "token", "token_str", "sequence"}: a list per input, a list of lists with several masks;
+ * an input without the mask token is an error.
+ * "token-classification" (alias "ner"), aggregation "none": per token, special tokens left out,
+ * {"entity", "score", "index", "word", "start", "end"} (character offsets), labels in
+ * ignore_labels (default "O") left out.
+ */
+
+typedef struct kiln_pipeline kiln_pipeline;
+
+typedef struct kiln_pipeline_options {
+    kiln_target target;            // kiln_pipeline_open's compile target (default KILN_TARGET_INTERP)
+    int n_threads;                 // threads for the kernels (default 1; 0 = one per core)
+    int64_t batch_size;            // inputs per model run (default 8); the program's max_batch
+    // The tokenizer's checkpoint directory. kiln_pipeline_open: NULL (default) = `path`.
+    // kiln_pipeline_create: required.
+    const char *tokenizer_path;
+    // text-classification: 0 (default) one {"label","score"} per input (Transformers' default);
+    // -1 every label (top_k=None), sorted by score; k > 0 the best k, sorted.
+    int top_k;
+    // text-classification: NULL (default) as Transformers picks it; "softmax", "sigmoid", "none".
+    const char *function_to_apply;
+    // feature-extraction: one pooled sentence vector per input instead of token vectors.
+    bool pooled;
+    // fill-mask: score only these tokens (a word not in the vocabulary stands for its first
+    // token, as in Transformers); NULL: the whole vocabulary. top_k 0 means 5 for fill-mask.
+    const char *const *targets;
+    size_t n_targets;
+    // token-classification: entities with these labels are left out; NULL (default): {"O"}.
+    // Only aggregation_strategy "none" so far: one entry per token.
+    const char *const *ignore_labels;
+    size_t n_ignore_labels;
+} kiln_pipeline_options;
+
+kiln_pipeline_options kiln_pipeline_options_default(void);
+
+// Opens a checkpoint directory, compiles it (max_batch = batch_size) and makes a pipeline for
+// `task` that owns the model, program and tokenizer. Keeps no pointer to task, path or opts.
+// Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument, unknown task, a model without the head
+// the task needs, bad options); kiln_model_open / kiln_compile / kiln_tokenizer_open's statuses.
+kiln_status kiln_pipeline_open(const char *task, const char *path, const kiln_pipeline_options *opts,
+                               kiln_pipeline **pipeline_out);
+// The same from a compiled (or loaded) program, which must outlive the pipeline; the tokenizer is
+// opts->tokenizer_path's. Lives in libkiln_rt: what an AOT program needs to take text in.
+kiln_status kiln_pipeline_create(const char *task, const kiln_program *program, const kiln_pipeline_options *opts,
+                                 kiln_pipeline **pipeline_out);
+void kiln_pipeline_free(kiln_pipeline *pipeline);
+
+// Runs texts[0..n) (with pairs[i] when pairs and pairs[i] are not NULL) and writes the results as
+// a malloc'd JSON string (*json_out, free()). One pipeline runs one call at a time (it owns one
+// context); open one per thread. Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument, invalid
+// UTF-8, a text longer than the program's max_seq); kiln_run's statuses; KILN_ERR_OUT_OF_MEMORY.
+kiln_status kiln_pipeline_run(kiln_pipeline *pipeline, const char *const *texts, const char *const *pairs, size_t n,
+                              char **json_out);
 
 #ifdef __cplusplus
 }

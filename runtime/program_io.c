@@ -194,6 +194,9 @@ kiln_status rt_program_serialize(const kiln_program *p, rt_blob *b, uint64_t *we
     put_u64(b, p->arena_lower_bound);
     put_u64(b, p->arena_naive_bytes);
     put_u64(b, p->workspace_bytes);
+    put_i32(b, p->n_arena_offsets);
+    for (int i = 0; i < p->n_arena_offsets; i++) put_expr(b, &p->arena_offsets[i]);
+    put_expr(b, &p->arena_bytes_expr);
     put(b, blob_magic, 8);   // an end mark: a blob cut short anywhere is caught
     if (b->failed) {
         rt_blob_free(b);
@@ -351,7 +354,7 @@ static bool consistent(const kiln_program *p) {
             const rt_arg *x = &L->args[a];
             if ((x->space == RT_SPACE_WEIGHT && x->index >= p->n_weights) || (x->space == RT_SPACE_STATE && x->index >= p->n_states) ||
                 (x->space == RT_SPACE_INPUT && x->index >= p->n_inputs) || (x->space == RT_SPACE_CONST && (size_t)x->offset > p->const_bytes) ||
-                (x->space == RT_SPACE_ARENA && (size_t)x->offset > p->arena_bytes))
+                (x->space == RT_SPACE_ARENA && ((size_t)x->offset > p->arena_bytes || x->index > p->n_arena_offsets)))
                 return false;
         }
     }
@@ -528,6 +531,11 @@ kiln_status rt_program_deserialize(const uint8_t *blob, size_t size, const uint8
     p->arena_lower_bound = (size_t)get_u64(&r);
     p->arena_naive_bytes = (size_t)get_u64(&r);
     p->workspace_bytes = (size_t)get_u64(&r);
+    n = get_count(&r, 1 << 24);
+    p->arena_offsets = n ? kiln_arena_alloc(p->arena, sizeof(rt_expr) * (size_t)n) : NULL;
+    if (n && !p->arena_offsets) r.bad = true;
+    for (int i = 0; !r.bad && i < n; i++, p->n_arena_offsets++) p->arena_offsets[i] = get_expr(&r);
+    p->arena_bytes_expr = get_expr(&r);
     char end[8];
     get(&r, end, 8);
     if (r.bad || memcmp(end, blob_magic, 8) != 0 || !p->backend || !consistent(p)) {

@@ -46,16 +46,23 @@ def make_llama_cpp(args):
     llm = Llama(model_path=args.gguf, n_ctx=PROMPT + DECODE + 8, n_batch=PROMPT, n_threads=args.threads,
                 n_threads_batch=args.threads, verbose=False, logits_all=False)
 
+    import numpy as np
+    import llama_cpp
+
+    def last_argmax():   # the last token's logits (eval keeps none unless logits_all)
+        row = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        return int(np.argmax(np.ctypeslib.as_array(row, shape=(llm.n_vocab(),))))
+
     def run():
         llm.reset()
         ids = ids_for(llm.n_vocab())
         t0 = time.perf_counter()
         llm.eval(ids)
         t1 = time.perf_counter()
-        tok = int(llm.scores[llm.n_tokens - 1].argmax())
+        tok = last_argmax()
         for _ in range(DECODE):
             llm.eval([tok])
-            tok = int(llm.scores[llm.n_tokens - 1].argmax())
+            tok = last_argmax()
         t2 = time.perf_counter()
         return PROMPT / (t1 - t0), DECODE / (t2 - t1)
     return run

@@ -7,7 +7,7 @@
  * are quoted. Models: MiniLM (all-MiniLM-L6-v2) and BERT-base shapes with random weights, which
  * --make-bert-base DIR writes (about 440 MB; no Python needed).
  *
- *   bench_passes MINILM_DIR BERT_BASE_DIR [--rounds N] [--threads T] [--target interp|cpu|both]
+ *   bench_passes MINILM_DIR BERT_BASE_DIR [--rounds N] [--threads T] [--target interp|cpu|both] [--only chunking]
  *   bench_passes --make-bert-base DIR
  */
 #include <math.h>
@@ -176,7 +176,8 @@ static size_t ffn_intermediate(const kiln_program *p) {
 
 static const char *target_name(kiln_target t) { return t == KILN_TARGET_CPU ? "cpu" : "interp"; }
 
-static int bench_model(const char *name, const char *dir, int rounds, int threads, const kiln_target *targets, int n_targets) {
+static int bench_model(const char *name, const char *dir, int rounds, int threads, const kiln_target *targets, int n_targets,
+                       bool chunk_only) {
     kiln_model *m = NULL;
     if (kiln_model_open(dir, NULL, &m)) return fprintf(stderr, "%s: %s\n", dir, kiln_last_error()), 1;
     for (int i = 0; i < 8 * 512; i++) {
@@ -192,6 +193,10 @@ static int bench_model(const char *name, const char *dir, int rounds, int thread
 
     // 1. nodes and launches
     ir_graph *g = NULL;
+    if (chunk_only) {
+        printf("\n### %s\n", name);
+        goto chunking;
+    }
     if (api_model_graph(m, 1, 128, &g)) goto fail;
     int before = compute_nodes(g);
     kiln_pass_ctx pc = pass_ctx_default();
@@ -227,6 +232,7 @@ static int bench_model(const char *name, const char *dir, int rounds, int thread
         }
     }
 
+chunking:
     // 3. feed-forward chunking at seq 512 (the interpreter runs chunked regions chunk by chunk;
     // a backend that inlines the region computes it whole)
     if (compile(m, KILN_TARGET_INTERP, NULL, -1, 1, 512, threads, &v[0]) || compile(m, KILN_TARGET_INTERP, NULL, 64, 1, 512, threads, &v[1]) ||
@@ -252,16 +258,18 @@ fail:
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--make-bert-base") == 0) return make_bert_base(argv[2]);
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_passes MINILM_DIR BERT_BASE_DIR [--rounds N] [--threads T] [--target interp|cpu|both]\n"
+        fprintf(stderr, "usage: bench_passes MINILM_DIR BERT_BASE_DIR [--rounds N] [--threads T] [--target interp|cpu|both] [--only chunking]\n"
                         "       bench_passes --make-bert-base DIR\n");
         return 2;
     }
     int rounds = 5, threads = 1;
     kiln_target targets[2] = {KILN_TARGET_INTERP, KILN_TARGET_CPU};
     int n_targets = 2;
+    bool chunk_only = false;
     for (int i = 3; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--rounds") == 0) rounds = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--threads") == 0) threads = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--only") == 0) chunk_only = strcmp(argv[i + 1], "chunking") == 0;
         else if (strcmp(argv[i], "--target") == 0) {
             if (strcmp(argv[i + 1], "interp") == 0) n_targets = 1;
             else if (strcmp(argv[i + 1], "cpu") == 0) targets[0] = KILN_TARGET_CPU, n_targets = 1;
@@ -270,7 +278,7 @@ int main(int argc, char **argv) {
     if (rounds < 1) rounds = 1;
     printf("bench_passes: %d rounds (variants interleaved, medians), %d thread%s; OPENBLAS_CORETYPE=%s\n", rounds, threads,
            threads == 1 ? "" : "s", getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
-    int rc = bench_model("MiniLM (all-MiniLM-L6-v2)", argv[1], rounds, threads, targets, n_targets);
-    rc |= bench_model("BERT-base (random weights)", argv[2], rounds, threads, targets, n_targets);
+    int rc = bench_model("MiniLM (all-MiniLM-L6-v2)", argv[1], rounds, threads, targets, n_targets, chunk_only);
+    rc |= bench_model("BERT-base (random weights)", argv[2], rounds, threads, targets, n_targets, chunk_only);
     return rc;
 }

@@ -436,7 +436,6 @@ static kiln_status chunk_compile(kiln_program *p, const ir_node *n, interp_fused
         if (x->op == IR_OP_INPUT || x->op == IR_OP_CONST) continue;
         chunk_op *op = &f->ops[f->n_ops++];
         memset(op, 0, sizeof(*op));
-        op->path = x->path;
         op->prm.op = x->op;
         op->prm.n_in = x->n_inputs;
         op->prm.axis = x->op == IR_OP_SOFTMAX ? 1 : x->p.axis;
@@ -462,8 +461,7 @@ static kiln_status chunk_compile(kiln_program *p, const ir_node *n, interp_fused
                 *a = (chunk_arg){rows ? CHUNK_ROWS : CHUNK_WHOLE, body_input_index(t), 0, row_bytes};
             } else if (t->op == IR_OP_CONST) {
                 *a = (chunk_arg){CHUNK_CONST, 0, 0, 0};
-                op->const_data[k] = t->p.data;   // the body lives as long as the source graph: copy it
-                ir_dim numel;
+                ir_dim numel;   // the body lives only as long as the source graph: copy the data
                 int64_t count = 0;
                 ir_node_numel(t, &numel);
                 ir_dim_is_const(numel, &count);

@@ -250,6 +250,14 @@ static void emit_entry_points(image_gen *g, const kiln_program *p, LLVMValueRef 
     snprintf(fn, sizeof(fn), "%s_arena_bytes", name);
     f = define(g, fn, g->i64, sp, (unsigned)ns);
     for (int i = 0; i < RT_MAX_SYMBOLS; i++) sv[i] = i < ns ? LLVMGetParam(f, (unsigned)i) : LLVMConstInt(g->i64, 0, false);
+    if (p->n_arena_offsets) {   // the plan scales with the dims: its size formula (symbols clamped to >= 1)
+        LLVMValueRef one = LLVMConstInt(g->i64, 1, false);
+        for (int i = 0; i < ns; i++) sv[i] = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, sv[i], one, ""), one, sv[i], "");
+        LLVMBuildRet(g->b, eval_expr(g, &p->arena_bytes_expr, sv));
+        free(sp);
+        free(sv);
+        return;
+    }
     LLVMValueRef most = LLVMConstInt(g->i64, p->n_arena_tensors ? 0 : (unsigned long long)p->arena_bytes, false);
     for (int i = 0; i < p->n_arena_tensors; i++) {
         LLVMValueRef end = LLVMBuildAdd(g->b, LLVMConstInt(g->i64, (unsigned long long)p->arena_tensors[i].offset, false),

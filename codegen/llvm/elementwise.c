@@ -23,9 +23,10 @@ typedef struct ew_term {
 
 typedef struct ew_expr {
     int n_inputs;
-    kiln_dtype in_dtype[IR_MAX_INPUTS];
-    int in_rank[IR_MAX_INPUTS];
-    bool bcast[IR_MAX_INPUTS][IR_MAX_RANK];   // operand repeats along output axis d
+    kiln_dtype in_dtype[IR_MAX_INPUTS + 1];   // + 1: a region's output read back as an operand
+    int in_rank[IR_MAX_INPUTS + 1];
+    bool bcast[IR_MAX_INPUTS + 1][IR_MAX_RANK];   // operand repeats along output axis d
+    bool used[IR_MAX_INPUTS + 1];             // operands some term reads (a region's others are skipped)
     int out_rank;
     kiln_dtype out_dtype;
     int out_arg;           // the output's argument index (the node's input count)
@@ -47,6 +48,12 @@ static void set_bcast(ew_expr *e, int k, const ir_node *in, const ir_node *out) 
         bool out_one = ir_dim_is_const(out->shape[d], &vo) && vo == 1;
         e->bcast[k][d] = di < 0 || (one && !out_one);
     }
+}
+
+static void mark_used(ew_expr *e) {
+    for (int i = 0; i < e->n_terms; i++)
+        for (int a = 0; a < e->terms[i].n_in; a++)
+            if (e->terms[i].in[a] < 0) e->used[-e->terms[i].in[a] - 1] = true;
 }
 
 static double scalar_of(const ir_node *c) {
@@ -89,6 +96,7 @@ static bool build_expr_ex(const ir_node *n, const ir_node *root, const ir_node *
         t->in_dtype = n->n_inputs ? n->inputs[0]->dtype : n->dtype;
         t->n_in = n->n_inputs;
         for (int k = 0; k < n->n_inputs; k++) t->in[k] = -(k + 1);
+        mark_used(e);
         return true;
     }
     const ir_graph *body = n->p.body;
@@ -151,9 +159,10 @@ static bool build_expr_ex(const ir_node *n, const ir_node *root, const ir_node *
         t->n_in = 1;
         t->in[0] = out;
     }
-    // Element-wise ops keep shapes or broadcast; the region's operands must fit its output.
+    mark_used(e);
+    // Element-wise ops keep shapes or broadcast; the operands read must fit the region's output.
     for (int k = 0; k < n->n_inputs; k++)
-        if (n->inputs[k]->rank > n->rank) return false;
+        if (e->used[k] && n->inputs[k]->rank > n->rank) return false;
     return true;
 }
 
@@ -178,6 +187,7 @@ kiln_status cg_llvm_ew_part_signature(const ir_node *n, const ir_node *root, con
     }
     kiln_strbuf_printf(sb, "ew r%d %s", e->out_rank, kiln_dtype_get_info(e->out_dtype)->name);
     for (int k = 0; k < e->n_inputs; k++) {
+        if (!e->used[k]) continue;
         kiln_strbuf_printf(sb, " i%d:%s:", k, kiln_dtype_get_info(e->in_dtype[k])->name);
         for (int d = 0; d < e->out_rank; d++) kiln_strbuf_printf(sb, "%c", e->bcast[k][d] ? 'b' : 'f');
     }
@@ -200,7 +210,7 @@ typedef struct ew_emit {
                                         // exactly (in place), which element-wise order tolerates
     int n_groups;
     int group_first[IR_MAX_RANK], group_last[IR_MAX_RANK];   // output axes of each merged group
-    bool gbcast[IR_MAX_INPUTS][IR_MAX_RANK];                 // operand repeats along group g
+    bool gbcast[IR_MAX_INPUTS + 1][IR_MAX_RANK];                 // operand repeats along group g
     int out_dims;                                            // index of the output's first dim
     LLVMValueRef div0;                                       // task-local flag: integer division by zero
 } ew_emit;
@@ -211,7 +221,7 @@ static void plan_groups(ew_emit *w) {
     for (int d = 0; d < e->out_rank; d++) {
         bool same = w->n_groups > 0;
         for (int k = 0; same && k < e->n_inputs; k++)
-            if (e->bcast[k][d] != w->gbcast[k][w->n_groups - 1]) same = false;
+            if (e->used[k] && e->bcast[k][d] != w->gbcast[k][w->n_groups - 1]) same = false;
         if (same) {
             w->group_last[w->n_groups - 1] = d;
             continue;
@@ -416,10 +426,11 @@ static void ew_rows(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud) {
     ew_emit *w = ud;
     const ew_expr *e = w->e;
     int G = w->n_groups;
-    LLVMValueRef ext[IR_MAX_RANK], ptr[IR_MAX_INPUTS], out;
-    LLVMValueRef stride[IR_MAX_INPUTS][IR_MAX_RANK];
+    LLVMValueRef ext[IR_MAX_RANK], ptr[IR_MAX_INPUTS + 1], out;
+    LLVMValueRef stride[IR_MAX_INPUTS + 1][IR_MAX_RANK];
     for (int g = 0; g < G; g++) ext[g] = group_extent(k, w, g);
     for (int a = 0; a < e->n_inputs; a++) {
+        if (!e->used[a]) continue;
         ptr[a] = cg_kb_arg(k, a);
         LLVMValueRef s = cg_kb_i64(k, 1);
         for (int g = G - 1; g >= 0; g--) {
@@ -436,20 +447,21 @@ static void ew_rows(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud) {
     cg_loop rl;
     cg_loop_begin(k, &rl, begin, end, "row");
     // Operand offsets of this row: decompose the row index over the outer groups.
-    LLVMValueRef off[IR_MAX_INPUTS];
+    LLVMValueRef off[IR_MAX_INPUTS + 1];
     for (int a = 0; a < e->n_inputs; a++) off[a] = cg_kb_i64(k, 0);
     LLVMValueRef rem = rl.iv;
     for (int g = G - 2; g >= 0; g--) {
         LLVMValueRef idx = g > 0 ? LLVMBuildSRem(k->b, rem, ext[g], "") : rem;
         if (g > 0) rem = LLVMBuildSDiv(k->b, rem, ext[g], "");
         for (int a = 0; a < e->n_inputs; a++)
-            if (!w->gbcast[a][g]) off[a] = cg_kb_add(k, off[a], cg_kb_mul(k, idx, stride[a][g]));
+            if (e->used[a] && !w->gbcast[a][g]) off[a] = cg_kb_add(k, off[a], cg_kb_mul(k, idx, stride[a][g]));
     }
     LLVMValueRef out_off = cg_kb_mul(k, rl.iv, inner);
     cg_loop il;
     cg_loop_begin(k, &il, cg_kb_i64(k, 0), inner, "i");
-    LLVMValueRef vals[IR_MAX_INPUTS];
+    LLVMValueRef vals[IR_MAX_INPUTS + 1] = {NULL};
     for (int a = 0; a < e->n_inputs; a++) {
+        if (!e->used[a]) continue;
         bool rep = G == 0 || w->gbcast[a][G - 1];
         LLVMValueRef at = rep ? off[a] : cg_kb_add(k, off[a], il.iv);
         LLVMBasicBlockRef bb = LLVMGetInsertBlock(k->b);

@@ -3,10 +3,10 @@
  * hundreds of MB), packing runs on all cores, and the original is dropped once nothing else
  * reads it: the packed copy replaces it in memory and in saved artifacts.
  *
- * Weights read only by packable matmuls are not even bound by the program skeleton: binding
- * copies any tensor that safetensors left unaligned, a whole extra pass over the weights. The
- * skeleton gets their pointer rounded down to 64 bytes, which it only stores; the real pointer
- * is put back before packing reads it.
+ * Weights read only by packable matmuls (or as gather tables, whose rows are copied with memcpy)
+ * are not even bound by the program skeleton: binding copies any tensor that safetensors left
+ * unaligned, a whole extra pass over the weights. The skeleton gets their pointer rounded down to
+ * 64 bytes, which it only stores; the real pointer is put back before anything reads it.
  */
 #define _GNU_SOURCE   // MAP_ANONYMOUS, MADV_HUGEPAGE
 #include <sys/mman.h>
@@ -27,13 +27,28 @@ bool cg_pack_matmul(bool have_gemm, const ir_node *n, const rt_arg *where) {
     return b->rank == 2 && b->dtype == KILN_F32 && n->inputs[0]->dtype == KILN_F32 && weight;
 }
 
+// An original that only its packed copy needed: its pages of the checkpoint's mapping would stay
+// resident beside the copy. PAGEOUT hands back clean pages and keeps any memory's contents.
+static void page_out(const rt_weight *w) {
+#ifdef MADV_PAGEOUT
+    uintptr_t page = 4096, a = ((uintptr_t)w->data + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)w->data + w->size_bytes) & ~(page - 1);
+    if (!w->owned && e > a) madvise((void *)a, e - a, MADV_PAGEOUT);
+#else
+    (void)w;
+#endif
+}
+
 /* ---- weights the skeleton need not bind ---- */
 
 static kiln_status lazy_lookup(void *ctx, const ir_node *w, const void **data, kiln_dtype *dtype, size_t *bytes) {
     cg_pack_plan *pp = ctx;
     kiln_status st = pp->inner->lookup(pp->inner->ctx, w, data, dtype, bytes);
-    if (st || !pp->lazy[w->id] || *dtype != w->dtype) return st;   // widened f16/bf16 weights bind as usual
+    if (st) return st;
     pp->real[w->id] = *data;
+    pp->real_bytes[w->id] = *bytes;
+    if (!pp->lazy[w->id] || *dtype != w->dtype) return st;   // widened f16/bf16 weights bind as usual
+    pp->unbound[w->id] = true;
     *data = (const void *)((uintptr_t)*data & ~(uintptr_t)63);
     return KILN_OK;
 }
@@ -44,9 +59,12 @@ kiln_status cg_pack_init(cg_pack_plan *pp, const ir_graph *g, bool have_gemm, co
     pp->n_nodes = g->n_nodes;
     pp->lazy = calloc((size_t)g->n_nodes + 1, sizeof(bool));
     pp->real = calloc((size_t)g->n_nodes + 1, sizeof(void *));
-    if (!pp->lazy || !pp->real) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
+    pp->real_bytes = calloc((size_t)g->n_nodes + 1, sizeof(size_t));
+    pp->unbound = calloc((size_t)g->n_nodes + 1, sizeof(bool));
+    if (!pp->lazy || !pp->real || !pp->real_bytes || !pp->unbound) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
     if (!ws || !ws->lookup) return KILN_OK;
-    // A weight is lazy when every reader is a packable matmul taking it as B (and it is no output).
+    // A weight is lazy when every reader is a packable matmul taking it as B or a gather taking it
+    // as its table (and it is no output).
     int32_t *readers = calloc((size_t)g->n_nodes + 1, sizeof(int32_t)), *packers = calloc((size_t)g->n_nodes + 1, sizeof(int32_t));
     if (!readers || !packers) {
         free(readers);
@@ -57,6 +75,7 @@ kiln_status cg_pack_init(cg_pack_plan *pp, const ir_graph *g, bool have_gemm, co
         const ir_node *n = g->nodes[i];
         for (int k = 0; k < n->n_inputs; k++) readers[n->inputs[k]->id]++;
         if (n->n_inputs >= 2 && cg_pack_matmul(have_gemm, n, NULL) && n->inputs[0] != n->inputs[1]) packers[n->inputs[1]->id]++;
+        if (n->op == IR_OP_GATHER && n->inputs[0]->dtype == n->dtype) packers[n->inputs[0]->id]++;
     }
     for (int o = 0; o < g->n_outputs; o++) readers[g->outputs[o].node->id] += 1000000;
     for (int i = 0; i < g->n_nodes; i++)
@@ -72,8 +91,15 @@ kiln_status cg_pack_init(cg_pack_plan *pp, const ir_graph *g, bool have_gemm, co
 const cg_weight_source *cg_pack_source(const cg_pack_plan *pp) { return pp->source.lookup ? &pp->source : pp->inner; }
 
 kiln_status cg_pack_bound(cg_pack_plan *pp, const ir_graph *g, kiln_program *p, const rt_arg *where) {
+    // Weights the skeleton read only to join them (PACK_WEIGHTS operands) are not program weights:
+    // their pages of the checkpoint's mapping can go.
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == IR_OP_WEIGHT && pp->real[i] && where[i].space != RT_SPACE_WEIGHT) {
+            rt_weight tmp = {.data = pp->real[i], .size_bytes = pp->real_bytes[i]};
+            page_out(&tmp);
+        }
     for (int i = 0; i < g->n_nodes; i++) {
-        if (!pp->lazy[i] || !pp->real[i] || where[i].space != RT_SPACE_WEIGHT) continue;
+        if (!pp->unbound[i] || where[i].space != RT_SPACE_WEIGHT) continue;
         rt_weight *w = &p->weights[where[i].index];
         free(w->owned);   // in case the skeleton copied what it was handed
         w->owned = NULL;
@@ -118,8 +144,11 @@ typedef struct pack_work {
     cg_pack_plan *pp;
     kiln_program *p;
     const cg_gemm_config *cfg;
+    const bool *used;   // (n_weights) weights some launch or output reads after packing
     int failed;
 } pack_work;
+
+
 
 static void pack_range(void *ctx, int64_t begin, int64_t end) {
     pack_work *pw = ctx;
@@ -139,6 +168,7 @@ static void pack_range(void *ctx, int64_t begin, int64_t end) {
         }
         cg_gemm_pack_weight(pw->cfg, src, job->N, job->K, (float *)pw->p->weights[job->dst].data);
         free(tmp);
+        if (!pw->used[job->src]) page_out(&pw->p->weights[job->src]);
     }
 }
 
@@ -160,20 +190,23 @@ kiln_status cg_pack_run(cg_pack_plan *pp, kiln_program *p, const cg_gemm_config 
         w->data = (char *)region + at;
         at += (w->size_bytes + 4095) & ~(size_t)4095;
     }
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    rt_pool *pool = rt_pool_create(cores > 1 ? (int)KILN_MIN(cores, 8) : 1);
-    pack_work work = {.pp = pp, .p = p, .cfg = cfg};
-    rt_parallel_for(pool, pp->n_jobs, 1, pack_range, &work);
-    rt_pool_free(pool);
-    if (work.failed) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory packing weights");
-    // Originals that only the packed copies read are dropped.
+    // Which originals something still reads once packed: the others are dropped.
     bool *used = calloc((size_t)p->n_weights + 1, sizeof(bool));
-    if (!used) return KILN_OK;   // keeping them is harmless
+    if (!used) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
     for (int l = 0; l < p->n_launches; l++)
         for (int a = 0; a < p->launches[l].n_args; a++)
             if (p->launches[l].args[a].space == RT_SPACE_WEIGHT) used[p->launches[l].args[a].index] = true;
     for (int o = 0; o < p->n_outputs; o++)
         if (p->outputs[o].where.space == RT_SPACE_WEIGHT) used[p->outputs[o].where.index] = true;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    rt_pool *pool = rt_pool_create(cores > 1 ? (int)KILN_MIN(cores, 8) : 1);
+    pack_work work = {.pp = pp, .p = p, .cfg = cfg, .used = used};
+    rt_parallel_for(pool, pp->n_jobs, 1, pack_range, &work);
+    rt_pool_free(pool);
+    if (work.failed) {
+        free(used);
+        return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory packing weights");
+    }
     for (int j = 0; j < pp->n_jobs; j++) {
         rt_weight *w = &p->weights[pp->jobs[j].src];
         if (used[pp->jobs[j].src] || !w->data) continue;
@@ -198,6 +231,8 @@ void cg_pack_free(cg_pack_plan *pp) {
     unmap_region(pp->region, pp->region_bytes);
     free(pp->lazy);
     free(pp->real);
+    free(pp->real_bytes);
+    free(pp->unbound);
     free(pp->slot);
     free(pp->jobs);
     memset(pp, 0, sizeof(*pp));

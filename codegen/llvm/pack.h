@@ -23,7 +23,9 @@ typedef struct cg_pack_plan {
     cg_weight_source source;   // wraps `inner`: lazy weights are handed over unbound
     int32_t n_nodes;
     bool *lazy;                // (n_nodes) weights read only by packable matmuls
-    const void **real;         // (n_nodes) their data, as the source gave it
+    const void **real;         // (n_nodes) every looked-up weight's data, as the source gave it
+    size_t *real_bytes;
+    bool *unbound;             // (n_nodes) handed to the skeleton unbound (their data put back after)
     int n_orig;
     int *slot;                 // (2 n_orig) packed weight per (original, layout); -1 none yet
     int n_jobs;

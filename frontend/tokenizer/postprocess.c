@@ -61,16 +61,16 @@ typedef struct window {
 
 typedef struct windows {
     int32_t n;
-    window *v;   // v[0]: kept; v[1..]: overflowing
+    window *v;       // v[0]: kept; v[1..]: overflowing; `one` when there is no overflow
+    window one[1];
 } windows;
 
 // HF's Encoding::truncate(max_len, stride, direction) on a sequence of n tokens.
 static kiln_status truncate_windows(int32_t n, int64_t max_len, int64_t stride, bool left, windows *out) {
     out->n = 0;
     out->v = NULL;
-    if (max_len >= n) {
-        out->v = malloc(sizeof(window));
-        if (!out->v) return oom();
+    if (max_len >= n) {   // the common case: no malloc
+        out->v = out->one;
         out->v[out->n++] = (window){0, n, NULL};
         return KILN_OK;
     }
@@ -323,7 +323,8 @@ kiln_status fe_tok_post_process(const fe_tokenizer *t, fe_tok_work *w, fe_tok_to
     // 3. Merge piece by piece: a special piece joins every row; a sequence piece's first window
     //    joins the main row and each overflowing row, and its other windows make new rows
     //    (Encoding::merge_with's order).
-    main.v = malloc(((size_t)tpl->n + 1) * sizeof(part));
+    part main_parts[16];
+    main.v = tpl->n < 16 ? main_parts : malloc(((size_t)tpl->n + 1) * sizeof(part));
     if (!main.v) {
         st = oom();
         goto done;
@@ -425,11 +426,11 @@ kiln_status fe_tok_post_process(const fe_tokenizer *t, fe_tok_work *w, fe_tok_to
     rows = NULL;
 done:
     if (rows) fe_encodings_free(rows, n_rows);
-    free(main.v);
+    if (main.v != main_parts) free(main.v);
     rows_free(&ov);
     for (int s = 0; s < 2; s++) {
         for (int32_t k = 0; k < win[s].n; k++) free(win[s].v[k].own);
-        free(win[s].v);
+        if (win[s].v != win[s].one) free(win[s].v);
     }
     return st;
 }
