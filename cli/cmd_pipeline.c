@@ -15,7 +15,8 @@ static void usage(FILE *f, const char *task) {
             "  --tokenizer DIR         tokenizer files (default: the model's directory)\n",
             task);
     if (strcmp(task, "token-classification") == 0 || strcmp(task, "ner") == 0) {
-        fprintf(f, "  --ignore-labels A,B,... labels left out (default O; \"\" for none)\n");
+        fprintf(f, "  --ignore-labels A,B,... labels left out (default O; \"\" for none)\n"
+                   "  --aggregation S         none (default) or simple\n");
     } else if (strcmp(task, "fill-mask") == 0) {
         fprintf(f, "  --top-k K               candidates per mask (default 5)\n"
                    "  --targets A,B,...       score only these tokens\n");
@@ -78,6 +79,8 @@ int cli_task_pipeline(int argc, char **argv) {
                  t = strtok_r(NULL, ",", &save))
                 targets[po.n_targets++] = t;
             po.targets = targets;
+        } else if ((v = cli_flag_value(argc, argv, &i, "--aggregation"))) {
+            po.aggregation_strategy = v;
         } else if ((v = cli_flag_value(argc, argv, &i, "--ignore-labels"))) {
             free(ignore_text);
             ignore_text = strdup(v);

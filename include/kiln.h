@@ -641,7 +641,8 @@ kiln_status kiln_chat_template_apply(const kiln_program *program, const kiln_cha
  * an input without the mask token is an error.
  * "token-classification" (alias "ner"), aggregation "none": per token, special tokens left out,
  * {"entity", "score", "index", "word", "start", "end"} (character offsets), labels in
- * ignore_labels (default "O") left out.
+ * ignore_labels (default "O") left out; aggregation "simple": {"entity_group", "score", "word",
+ * "start", "end"} per group.
  */
 
 typedef struct kiln_pipeline kiln_pipeline;
@@ -665,9 +666,11 @@ typedef struct kiln_pipeline_options {
     const char *const *targets;
     size_t n_targets;
     // token-classification: entities with these labels are left out; NULL (default): {"O"}.
-    // Only aggregation_strategy "none" so far: one entry per token.
     const char *const *ignore_labels;
     size_t n_ignore_labels;
+    // token-classification: NULL or "none" (default): one entry per token; "simple": adjacent
+    // tokens of one entity grouped. first / average / max: KILN_ERR_UNSUPPORTED for now.
+    const char *aggregation_strategy;
 } kiln_pipeline_options;
 
 kiln_pipeline_options kiln_pipeline_options_default(void);

@@ -124,6 +124,19 @@ kiln_status kiln_pipeline_create(const char *task, const kiln_program *program, 
                         t == PL_TASK_TEXT_CLASSIFICATION ? " (no classification head)" : "");
         goto fail;
     }
+    p->o.aggregation_strategy = NULL;
+    if (o.aggregation_strategy && strcmp(o.aggregation_strategy, "none") != 0) {
+        if (strcmp(o.aggregation_strategy, "simple") == 0) {
+            p->simple = true;
+        } else {
+            st = kiln_error(strcmp(o.aggregation_strategy, "first") == 0 || strcmp(o.aggregation_strategy, "average") == 0 ||
+                                    strcmp(o.aggregation_strategy, "max") == 0
+                                ? KILN_ERR_UNSUPPORTED
+                                : KILN_ERR_INVALID_ARG,
+                            "token-classification: aggregation_strategy '%s' (none and simple so far)", o.aggregation_strategy);
+            goto fail;
+        }
+    }
     if (t == PL_TASK_TOKEN_CLASSIFICATION && (program->head.n_labels < 1 || !program->head.labels)) {
         st = kiln_error(KILN_ERR_INVALID_ARG, "token-classification: the program has no labels (id2label)");
         goto fail;

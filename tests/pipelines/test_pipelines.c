@@ -65,6 +65,8 @@ static void run_case(const cJSON *c, int64_t batch_size) {
     po.batch_size = batch_size;
     const cJSON *k = cJSON_GetObjectItem(args, "top_k");
     if (k) po.top_k = cJSON_IsNull(k) ? -1 : k->valueint;
+    const cJSON *agg = cJSON_GetObjectItem(args, "aggregation_strategy");
+    if (agg) po.aggregation_strategy = agg->valuestring;
     po.pooled = cJSON_IsTrue(cJSON_GetObjectItem(args, "pooled"));
     const cJSON *f = cJSON_GetObjectItem(args, "function_to_apply");
     if (f) po.function_to_apply = f->valuestring;

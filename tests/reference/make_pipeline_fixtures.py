@@ -187,7 +187,8 @@ def main():
             break
     pipe = pipeline("token-classification", model=d, tokenizer=d, device="cpu")
     fixtures.append({"name": "tok-bert", "seed": seed, "task": "token-classification"})
-    for c in [dict(), dict(ignore_labels=[])]:
+    for c in [dict(), dict(ignore_labels=[]), dict(aggregation_strategy="simple"),
+              dict(aggregation_strategy="simple", ignore_labels=[])]:
         cases.append({"task": "token-classification", "fixture": "tok-bert", "args": c, "inputs": NER,
                       "expected": rounded(pipe(list(NER), **c))})
 
