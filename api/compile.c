@@ -210,6 +210,14 @@ kiln_status kiln_program_save(const kiln_program *p, const char *path, const kil
         if (has_code)
             return kiln_error(KILN_ERR_INVALID_ARG, "%s: a %s program saves as a shared library or an executable, not a program file",
                               path, p->backend);
+        // The interpreter's fused regions keep their compiled form behind a pointer in the launch
+        // parameters, which a file cannot carry.
+        for (int l = 0; l < p->n_launches; l++)
+            if (p->launches[l].op && strncmp(p->launches[l].op, "fused", 5) == 0)
+                return kiln_error(KILN_ERR_UNSUPPORTED,
+                                  "%s: an interpreter program with fused regions (%s at %s) cannot be saved: compile it with "
+                                  "passes \"none\", or for the cpu target",
+                                  path, p->launches[l].op, p->launches[l].path ? p->launches[l].path : "?");
         return rt_program_write_file(p, path);
     }
     if (o.kind != KILN_ARTIFACT_SHARED && o.kind != KILN_ARTIFACT_EXECUTABLE)

@@ -96,8 +96,8 @@ int cli_cmd_bench(int argc, char **argv) {
             cli_fail(path);
             goto done;
         }
-    } else if (kiln_program_load(path, &prog)) {   // a saved program or an AOT library
-        cli_fail(path);
+    } else if (kiln_program_load(path, &prog)) {   // a saved program or an AOT library (the message names it)
+        cli_fail("bench");
         goto done;
     }
     double t_compile = now_s() - t0;

@@ -8,14 +8,17 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: kiln compile PATH -o OUT [--shared] [--embed-weights] [--target cpu|interp]\n"
-            "                    [--cpu NAME] [--features +a,-b] [--max-batch B] [--max-seq S] [--arch ARCH] [--timings]\n"
+            "                    [--cpu NAME] [--features +a,-b] [--max-batch B] [--max-seq S] [--arch ARCH] [--passes LIST]\n"
+            "                    [--timings]\n"
             "  PATH            a checkpoint directory (config.json + safetensors)\n"
             "  -o OUT          the executable OUT (run `OUT --help`); with --shared, libOUT.so and OUT.h\n"
             "                  (an OUT ending in .so is the library's own name); --target interp: a program file\n"
+            "                  (interpreter programs save without fused regions: --passes none)\n"
             "  --embed-weights weights inside the artifact (one file); else OUT.weights (libOUT.so.weights) beside it\n"
             "  --cpu NAME      host (default), x86-64, x86-64-v2, x86-64-v3 or x86-64-v4 (portable)\n"
             "  --features STR  LLVM feature flags added to the CPU's: \"+avx512f,-avx512fp16\"\n"
             "  --max-batch B, --max-seq S   the largest shapes the artifact serves (default 8, max positions)\n"
+            "  --passes LIST   the optimization passes (`kiln ir --list-passes`): \"all\" (default), \"none\", \"-a,-b\"\n"
             "  --timings       where compile time went: graph, skeleton, lowering, O3, codegen, linking\n");
 }
 
@@ -72,6 +75,8 @@ int cli_cmd_compile(int argc, char **argv) {
             co.max_seq = cli_parse_int("--max-seq", v);
         } else if ((v = cli_flag_value(argc, argv, &i, "--arch"))) {
             oo.architecture = v;
+        } else if ((v = cli_flag_value(argc, argv, &i, "--passes"))) {
+            co.passes = v;
         } else if (!path && argv[i][0] != '-') {
             path = argv[i];
         } else {
@@ -106,8 +111,8 @@ int cli_cmd_compile(int argc, char **argv) {
         cli_fail(path);
         goto done;
     }
-    if (kiln_program_save(prog, target, &so)) {
-        cli_fail(target);
+    if (kiln_program_save(prog, target, &so)) {   // the message names the file
+        cli_fail("compile");
         goto done;
     }
     kiln_program_info info;

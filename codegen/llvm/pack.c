@@ -27,16 +27,42 @@ bool cg_pack_matmul(bool have_gemm, const ir_node *n, const rt_arg *where) {
     return b->rank == 2 && b->dtype == KILN_F32 && n->inputs[0]->dtype == KILN_F32 && weight;
 }
 
-// An original that only its packed copy needed: its pages of the checkpoint's mapping would stay
-// resident beside the copy. PAGEOUT hands back clean pages and keeps any memory's contents.
-static void page_out(const rt_weight *w) {
-#ifdef MADV_PAGEOUT
-    uintptr_t page = 4096, a = ((uintptr_t)w->data + page - 1) & ~(page - 1);
-    uintptr_t e = ((uintptr_t)w->data + w->size_bytes) & ~(page - 1);
-    if (!w->owned && e > a) madvise((void *)a, e - a, MADV_PAGEOUT);
-#else
-    (void)w;
-#endif
+/* ---- handing a checkpoint's pages back ----
+ * Packing reads weights from the checkpoint's mapping; those pages would stay resident beside the
+ * packed copies (twice the weights in RSS). Pages of a file mapping can be dropped with
+ * MADV_DONTNEED: the page cache keeps them, and a later read faults them back unchanged. On
+ * anything else (a caller's malloc'd weights) DONTNEED would lose data, so the ranges are checked
+ * against the read-only file mappings /proc/self/maps lists (elsewhere nothing is handed back). */
+
+typedef struct file_ranges {
+    int n;
+    uintptr_t lo[512], hi[512];
+} file_ranges;
+
+static void read_file_ranges(file_ranges *fr) {
+    fr->n = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return;
+    char line[512];
+    while (fr->n < 512 && fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi, off, inode;
+        char perms[8], dev[16];
+        // read-only file mappings only: a writable private page may hold changes DONTNEED would drop
+        if (sscanf(line, "%lx-%lx %7s %lx %15s %lu", &lo, &hi, perms, &off, dev, &inode) == 6 && inode != 0 && perms[1] != 'w') {
+            fr->lo[fr->n] = lo;
+            fr->hi[fr->n++] = hi;
+        }
+    }
+    fclose(f);
+}
+
+static void page_out(const file_ranges *fr, const void *data, size_t bytes) {
+    uintptr_t page = 4096, a = ((uintptr_t)data + page - 1) & ~(page - 1), e = ((uintptr_t)data + bytes) & ~(page - 1);
+    for (int i = 0; fr && e > a && i < fr->n; i++)
+        if (a >= fr->lo[i] && e <= fr->hi[i]) {
+            madvise((void *)a, e - a, MADV_DONTNEED);
+            return;
+        }
 }
 
 /* ---- weights the skeleton need not bind ---- */
@@ -93,11 +119,11 @@ const cg_weight_source *cg_pack_source(const cg_pack_plan *pp) { return pp->sour
 kiln_status cg_pack_bound(cg_pack_plan *pp, const ir_graph *g, kiln_program *p, const rt_arg *where) {
     // Weights the skeleton read only to join them (PACK_WEIGHTS operands) are not program weights:
     // their pages of the checkpoint's mapping can go.
+    file_ranges *fr = malloc(sizeof(*fr));
+    if (fr) read_file_ranges(fr);
     for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->op == IR_OP_WEIGHT && pp->real[i] && where[i].space != RT_SPACE_WEIGHT) {
-            rt_weight tmp = {.data = pp->real[i], .size_bytes = pp->real_bytes[i]};
-            page_out(&tmp);
-        }
+        if (g->nodes[i]->op == IR_OP_WEIGHT && pp->real[i] && where[i].space != RT_SPACE_WEIGHT) page_out(fr, pp->real[i], pp->real_bytes[i]);
+    free(fr);
     for (int i = 0; i < g->n_nodes; i++) {
         if (!pp->unbound[i] || where[i].space != RT_SPACE_WEIGHT) continue;
         rt_weight *w = &p->weights[where[i].index];
@@ -145,6 +171,7 @@ typedef struct pack_work {
     kiln_program *p;
     const cg_gemm_config *cfg;
     const bool *used;   // (n_weights) weights some launch or output reads after packing
+    const file_ranges *files;
     int failed;
 } pack_work;
 
@@ -155,6 +182,11 @@ static void pack_range(void *ctx, int64_t begin, int64_t end) {
     for (int64_t j = begin; j < end; j++) {
         const cg_pack_job *job = &pw->pp->jobs[j];
         const float *src = pw->p->weights[job->src].data;
+#ifdef MADV_POPULATE_READ
+        // One call maps the source's pages (a mapped checkpoint) instead of a fault per page.
+        uintptr_t a = (uintptr_t)src & ~(uintptr_t)4095, e = (uintptr_t)src + pw->p->weights[job->src].size_bytes;
+        madvise((void *)a, e - a, MADV_POPULATE_READ);
+#endif
         float *tmp = NULL;
         if (!job->trans_b) {   // W [K, N]: the packer reads rows of Wᵀ
             tmp = malloc((size_t)(job->N * job->K) * sizeof(float) + 1);
@@ -168,7 +200,8 @@ static void pack_range(void *ctx, int64_t begin, int64_t end) {
         }
         cg_gemm_pack_weight(pw->cfg, src, job->N, job->K, (float *)pw->p->weights[job->dst].data);
         free(tmp);
-        if (!pw->used[job->src]) page_out(&pw->p->weights[job->src]);
+        const rt_weight *orig = &pw->p->weights[job->src];
+        if (!pw->used[job->src] && !orig->owned) page_out(pw->files, orig->data, orig->size_bytes);
     }
 }
 
@@ -200,9 +233,12 @@ kiln_status cg_pack_run(cg_pack_plan *pp, kiln_program *p, const cg_gemm_config 
         if (p->outputs[o].where.space == RT_SPACE_WEIGHT) used[p->outputs[o].where.index] = true;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     rt_pool *pool = rt_pool_create(cores > 1 ? (int)KILN_MIN(cores, 8) : 1);
-    pack_work work = {.pp = pp, .p = p, .cfg = cfg, .used = used};
+    file_ranges *fr = malloc(sizeof(*fr));
+    if (fr) read_file_ranges(fr);
+    pack_work work = {.pp = pp, .p = p, .cfg = cfg, .used = used, .files = fr};
     rt_parallel_for(pool, pp->n_jobs, 1, pack_range, &work);
     rt_pool_free(pool);
+    free(fr);
     if (work.failed) {
         free(used);
         return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory packing weights");
