@@ -66,6 +66,15 @@ kiln_status cg_program_build_ex(const ir_graph *g, const cg_weight_source *weigh
 // Element-wise ops on an operand of the same shape and element size.
 bool cg_alias_elementwise(const ir_node *n, int k);
 
+// What a launch costs, for profiles: its class of work (from the op's flags), FLOPs (one per
+// element for element-wise ops, 5-8 per element for normalizations, 2·M·N·K for a matmul, a fused
+// region's body summed) and bytes read + written, as expressions of the symbols (codegen/cost.c).
+rt_class cg_op_class(ir_op op);
+rt_expr cg_flops(const ir_node *n);
+rt_expr cg_bytes(const ir_node *n);
+// Bytes of one tensor (node) as an expression; false on term overflow.
+bool cg_tensor_bytes(const ir_node *t, ir_dim *out);
+
 // Converts an IR dim to the program's expression form.
 rt_expr cg_expr(ir_dim d);
 // Element count and byte count of a node as expressions (false on term overflow).

@@ -69,73 +69,6 @@ static rt_class fused_class(const ir_node *n) {
     }
 }
 
-static rt_class class_of(ir_op op) {
-    uint32_t f = ir_op_flags(op);
-    if (f & IR_OPF_CONTRACTION) return RT_CLASS_CONTRACTION;
-    if (f & IR_OPF_NORMALIZATION) return RT_CLASS_NORMALIZATION;
-    if (f & IR_OPF_MOVEMENT) return RT_CLASS_MOVEMENT;
-    if (f & IR_OPF_FUSED) return RT_CLASS_FUSED;
-    return RT_CLASS_ELEMENTWISE;
-}
-
-// FLOPs of one node as an expression (element-wise ops count one per output element;
-// normalizations a handful per element; a matmul 2·M·N·K per batch).
-static rt_expr flops_of(const ir_node *n) {
-    ir_dim numel, r = ir_dim_const(0);
-    if (n->op == IR_OP_FUSED) {   // what its body computes
-        rt_expr sum = rt_expr_const(0);
-        for (int i = 0; i < n->p.body->n_nodes; i++) {
-            const ir_node *b = n->p.body->nodes[i];
-            if (ir_op_flags(b->op) & IR_OPF_LEAF) continue;
-            rt_expr e = flops_of(b);
-            ir_dim acc = ir_dim_const(0), part = ir_dim_const(0);
-            acc.n_terms = sum.n_terms;
-            for (int t = 0; t < sum.n_terms; t++) {
-                acc.terms[t].coeff = sum.terms[t].coeff;
-                acc.terms[t].n_factors = sum.terms[t].n_factors;
-                memcpy(acc.terms[t].factors, sum.terms[t].factors, sizeof(acc.terms[t].factors));
-            }
-            part.n_terms = e.n_terms;
-            for (int t = 0; t < e.n_terms; t++) {
-                part.terms[t].coeff = e.terms[t].coeff;
-                part.terms[t].n_factors = e.terms[t].n_factors;
-                memcpy(part.terms[t].factors, e.terms[t].factors, sizeof(part.terms[t].factors));
-            }
-            if (ir_dim_add(acc, part, &acc)) sum = cg_expr(acc);
-        }
-        return sum;
-    }
-    if (!ir_node_numel(n, &numel)) return rt_expr_const(0);
-    uint32_t f = ir_op_flags(n->op);
-    if (n->op == IR_OP_MATMUL) {
-        const ir_node *a = n->inputs[0];
-        ir_dim k = a->shape[a->rank - (n->p.trans_a ? 2 : 1)];
-        if (!ir_dim_mul(numel, k, &r) || !ir_dim_mul(r, ir_dim_const(2), &r)) r = ir_dim_const(0);
-    } else if (f & IR_OPF_NORMALIZATION) {
-        ir_node tmp = *n->inputs[0];
-        if (!ir_node_numel(&tmp, &numel) || !ir_dim_mul(numel, ir_dim_const(n->op == IR_OP_LAYER_NORM ? 8 : 5), &r))
-            r = ir_dim_const(0);
-    } else if (f & IR_OPF_ELEMENTWISE) {
-        r = numel;
-    }
-    return cg_expr(r);
-}
-
-static rt_expr bytes_of(const ir_node *n) {
-    ir_dim total = ir_dim_const(0);
-    for (int k = 0; k <= n->n_inputs; k++) {
-        const ir_node *t = k < n->n_inputs ? n->inputs[k] : n;
-        ir_dim numel, b;
-        const kiln_dtype_info *info = kiln_dtype_get_info(t->dtype);
-        if (!ir_node_numel(t, &numel)) return rt_expr_const(0);
-        int64_t count;
-        if (info->is_quantized && ir_dim_is_const(numel, &count)) b = ir_dim_const((int64_t)kiln_dtype_bytes(t->dtype, count));
-        else if (!ir_dim_mul(numel, ir_dim_const(info->block_bytes / info->block_size), &b)) return rt_expr_const(0);
-        if (!ir_dim_add(total, b, &total)) return rt_expr_const(0);
-    }
-    return cg_expr(total);
-}
-
 static kiln_status interp_compile(const ir_graph *src, const cg_weight_source *ws, const rt_head *head, kiln_program **out) {
     *out = NULL;
     ir_graph *g = NULL;
@@ -172,10 +105,10 @@ static kiln_status interp_compile(const ir_graph *src, const cg_weight_source *w
         L->op = n->op == IR_OP_FUSED ? kiln_arena_strdup(p->arena, opname) : ir_op_name(n->op);
         L->path = kiln_arena_strdup(p->arena, n->path);
         L->fn = cg_interp_kernel;
-        L->op_class = n->op == IR_OP_FUSED ? fused_class(n) : class_of(n->op);
+        L->op_class = n->op == IR_OP_FUSED ? fused_class(n) : cg_op_class(n->op);
         L->step = i;
-        L->flops = flops_of(n);
-        L->bytes = bytes_of(n);
+        L->flops = cg_flops(n);
+        L->bytes = cg_bytes(n);
         if (!prm || !L->kernel) goto oom;
         prm->op = n->op;
         prm->n_in = n->n_inputs;

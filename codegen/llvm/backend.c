@@ -245,71 +245,6 @@ kiln_status cg_llvm_signature(const ir_node *n, const cg_node_plan *plan, kiln_s
     return KILN_OK;
 }
 
-static rt_class class_of(ir_op op) {
-    uint32_t f = ir_op_flags(op);
-    if (f & IR_OPF_CONTRACTION) return RT_CLASS_CONTRACTION;
-    if (f & IR_OPF_NORMALIZATION) return RT_CLASS_NORMALIZATION;
-    if (f & IR_OPF_MOVEMENT) return RT_CLASS_MOVEMENT;
-    if (f & IR_OPF_FUSED) return RT_CLASS_FUSED;
-    return RT_CLASS_ELEMENTWISE;
-}
-
-// FLOPs as the interpreter counts them: one per element for element-wise ops (a fused region:
-// one per element per computing body node), 5-8 per element for normalizations, 2·M·N·K.
-static rt_expr flops_of(const ir_node *n) {
-    ir_dim numel, r = ir_dim_const(0);
-    if (!ir_node_numel(n, &numel)) return rt_expr_const(0);
-    uint32_t f = ir_op_flags(n->op);
-    if (n->op == IR_OP_MATMUL) {
-        const ir_node *a = n->inputs[0];
-        ir_dim k = a->shape[a->rank - (n->p.trans_a ? 2 : 1)];
-        if (!ir_dim_mul(numel, k, &r) || !ir_dim_mul(r, ir_dim_const(2), &r)) r = ir_dim_const(0);
-    } else if (f & IR_OPF_NORMALIZATION) {
-        if (!ir_node_numel(n->inputs[0], &numel) || !ir_dim_mul(numel, ir_dim_const(n->op == IR_OP_LAYER_NORM ? 8 : 5), &r))
-            r = ir_dim_const(0);
-    } else if (n->op == IR_OP_FUSED) {   // what the body computes (an attention region: its products too)
-        rt_expr sum = rt_expr_const(0);
-        ir_dim acc = ir_dim_const(0);
-        for (int i = 0; i < n->p.body->n_nodes; i++) {
-            const ir_node *b = n->p.body->nodes[i];
-            if (ir_op_flags(b->op) & (IR_OPF_LEAF | IR_OPF_VIEW)) continue;
-            rt_expr e = flops_of(b);
-            ir_dim d = {.n_terms = e.n_terms};
-            for (int t = 0; t < e.n_terms; t++) {
-                d.terms[t].coeff = e.terms[t].coeff;
-                d.terms[t].n_factors = e.terms[t].n_factors;
-                memcpy(d.terms[t].factors, e.terms[t].factors, sizeof(d.terms[t].factors));
-            }
-            if (!ir_dim_add(acc, d, &acc)) return sum;
-        }
-        r = acc;
-    } else if (f & IR_OPF_ELEMENTWISE) {
-        r = numel;
-    }
-    return cg_expr(r);
-}
-
-static bool bytes_expr(const ir_node *t, ir_dim *out) {
-    const kiln_dtype_info *info = kiln_dtype_get_info(t->dtype);
-    ir_dim numel;
-    int64_t count;
-    if (!ir_node_numel(t, &numel)) return false;
-    if (info->is_quantized && ir_dim_is_const(numel, &count)) {
-        *out = ir_dim_const((int64_t)kiln_dtype_bytes(t->dtype, count));
-        return true;
-    }
-    return ir_dim_mul(numel, ir_dim_const(info->block_bytes / info->block_size), out);
-}
-
-static rt_expr bytes_of(const ir_node *n) {
-    ir_dim total = ir_dim_const(0), b;
-    for (int k = 0; k <= n->n_inputs; k++) {
-        const ir_node *t = k < n->n_inputs ? n->inputs[k] : n;
-        if (!bytes_expr(t, &b) || !ir_dim_add(total, b, &total)) return rt_expr_const(0);
-    }
-    return cg_expr(total);
-}
-
 /* ---- kernels by signature ---- */
 
 typedef struct kernel_entry {
@@ -495,7 +430,7 @@ kiln_status cg_llvm_compile(const ir_graph *src, const cg_weight_source *ws, con
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         ir_dim b;
-        if (!(ir_op_flags(n->op) & IR_OPF_LEAF) && where[i].space == RT_SPACE_ARENA && bytes_expr(n, &b))
+        if (!(ir_op_flags(n->op) & IR_OPF_LEAF) && where[i].space == RT_SPACE_ARENA && cg_tensor_bytes(n, &b))
             p->arena_tensors[p->n_arena_tensors++] = (rt_arena_tensor){where[i].offset, cg_expr(b)};
     }
 
@@ -510,9 +445,9 @@ kiln_status cg_llvm_compile(const ir_graph *src, const cg_weight_source *ws, con
         L->op = ir_op_name(n->op);
         L->path = kiln_arena_strdup(p->arena, n->path);
         L->fn = kernel_unavailable;
-        L->op_class = class_of(n->op);
-        L->flops = flops_of(n);
-        L->bytes = bytes_of(n);
+        L->op_class = cg_op_class(n->op);
+        L->flops = cg_flops(n);
+        L->bytes = cg_bytes(n);
         L->step = i;
         if (!L->kernel) goto oom;
         int32_t n_dims = n->rank + (n->op == IR_OP_SLICE ? 2 : n->op == IR_OP_IOTA ? 1 : 0);
