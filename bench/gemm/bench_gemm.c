@@ -6,6 +6,8 @@
  *              [--mr M --nr N --dmr M --dnr N --kc K --mc M] [--asm FILE] [--window-ms T] [--shape MxNxK]
  * A sample is the mean time of the calls in a window of T ms (default 10); --window-ms 0 times
  * single calls, whose fastest ("best") filters out other processes on a busy machine.
+ * --settle-ms T sleeps after each OpenBLAS sample (its idle threads spin before they sleep);
+ * --blas 0 runs kiln alone.
  */
 #define _GNU_SOURCE
 #include <cblas.h>
@@ -245,7 +247,9 @@ static double time_calls(void (*fn)(const runner *), const runner *r, double min
 int main(int argc, char **argv) {
     int threads = 2, reps = 15;
     double window_ms = 10;   // one sample: the mean time of the calls that fit this window
-    bool blas = true;        // --blas 0: kiln alone (to see what OpenBLAS's idle threads cost it)
+    bool blas = true;        // --blas 0: kiln alone
+    double settle_ms = 0;    // --settle-ms T: sleep after each OpenBLAS sample (its idle threads
+                             // spin a while before they sleep, and take a core from kiln's pool)
     const char *only = NULL, *asm_path = NULL, *isa = NULL;
     int mr = 0, nr = 0, dmr = 0, dnr = 0, kc = 0, mc = 0;
     long long xm = 0, xn = 0, xk = 0;   // --shape MxNxK: one extra weight product (experiments)
@@ -261,6 +265,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--asm")) asm_path = v;
         else if (!strcmp(a, "--window-ms")) window_ms = atof(v);
         else if (!strcmp(a, "--blas")) blas = atoi(v) != 0;
+        else if (!strcmp(a, "--settle-ms")) settle_ms = atof(v);
         else if (!strcmp(a, "--isa")) isa = v;
         else if (!strcmp(a, "--mr")) mr = atoi(v);
         else if (!strcmp(a, "--dmr")) dmr = atoi(v);
@@ -357,6 +362,10 @@ int main(int argc, char **argv) {
         for (int rep = 0; rep < reps; rep++) {   // interleaved: kiln, OpenBLAS, kiln, ...
             tk[rep] = time_calls(run_kiln, &r, window_ms * 1e-3);
             tb[rep] = blas ? time_calls(run_blas, &r, window_ms * 1e-3) : 1e30;
+            if (blas && settle_ms > 0) {
+                struct timespec ts = {.tv_sec = (time_t)(settle_ms / 1000), .tv_nsec = (long)(fmod(settle_ms, 1000.0) * 1e6)};
+                nanosleep(&ts, NULL);
+            }
         }
         double k_s = median(tk, reps), b_s = median(tb, reps), k_best = tk[0];   // median() sorted them
         double kg = flops / k_s * 1e-9, bg = flops / b_s * 1e-9, kbest = flops / k_best * 1e-9;

@@ -102,8 +102,8 @@ kiln_status cg_gemm_emit_packed(LLVMModuleRef mod, LLVMTargetMachineRef tm, cons
  * rows of A, B and C at strides lda, ldb, ldc. Attention on [batch, heads, seq, d] is
  * batch0 = batch, batch1 = heads; on [batch, seq, heads, d] it is the same with lda = heads*d and
  * stride_1 = d. Work is split over (batch, M block, N block). Each thread packs the B columns of
- * its work item, one K block at a time, into 64 KiB of its stack. Same
- * returns and conventions as cg_gemm_emit_packed. */
+ * its work item, one K block at a time, into 64 KiB of its stack. Same returns and conventions
+ * as cg_gemm_emit_packed. */
 kiln_status cg_gemm_emit_dynamic(LLVMModuleRef mod, LLVMTargetMachineRef tm, const cg_gemm_config *cfg, bool trans_b,
                                  cg_gemm_act act, const char *name);
 

@@ -715,7 +715,11 @@ static void emit_entry(gen *g, LLVMValueRef fn, LLVMValueRef task, bool dynamic)
     for (int s = 0; s < X_COUNT; s++) store(g, vals[s], slot(g, ctx, s), 8);
     LLVMTypeRef pf[5] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_ptr};
     LLVMValueRef pfor = runtime_fn(g, "rt_parallel_for", g->t_void, pf, 5);
-    LLVMValueRef args[5] = {pool, mul(g, batch, per_batch), c64(g, 1), task, ctx};
+    // One target item: everything inline (a grain of all items), since rt_parallel_for waits for
+    // every worker to check in even when the caller did all the work.
+    LLVMValueRef n_items = mul(g, batch, per_batch);
+    LLVMValueRef grain = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, target, c64(g, 1), ""), n_items, c64(g, 1), "");
+    LLVMValueRef args[5] = {pool, n_items, grain, task, ctx};
     call(g, pfor, args, 5);
     LLVMBuildRetVoid(g->b);
 }
