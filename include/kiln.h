@@ -336,6 +336,8 @@ typedef struct kiln_encoding {
     int64_t (*offsets)[2];   // [start, end) byte offsets into the text (or pair) the token came from;
                              // (0, 0) for special and padding tokens
     int64_t *sequence_ids;   // 0: from the text, 1: from the pair, -1: special or padding (HF's sequence_ids())
+    int64_t *word_ids;       // the word within its sequence (HF's word_ids(): the pre-tokenizer split the
+                             // token came from, added tokens included); -1 for special and padding tokens
 } kiln_encoding;
 
 // Encodes UTF-8 `text` and optional `pair` (NULL for none) with special tokens, no padding or

@@ -39,7 +39,7 @@ void kiln_encoding_free(kiln_encoding *e) {
 static kiln_status to_public(const fe_encoding *e, size_t length, bool left, int64_t pad_id, int64_t pad_type,
                              kiln_encoding *out) {
     size_t n = (size_t)e->n, total = KILN_MAX(n, length), pad = total - n;
-    int64_t *all = malloc((total * 7 + 1) * sizeof(int64_t));
+    int64_t *all = malloc((total * 8 + 1) * sizeof(int64_t));
     if (!all) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory for %zu tokens", total);
     out->n = total;
     out->input_ids = all;
@@ -48,6 +48,7 @@ static kiln_status to_public(const fe_encoding *e, size_t length, bool left, int
     out->special_tokens_mask = all + 3 * total;
     out->offsets = (int64_t(*)[2])(all + 4 * total);
     out->sequence_ids = all + 6 * total;
+    out->word_ids = all + 7 * total;
     size_t at = left ? pad : 0, pad_at = left ? 0 : n;
     for (size_t i = 0; i < n; i++) {
         out->input_ids[at + i] = e->ids[i];
@@ -57,6 +58,7 @@ static kiln_status to_public(const fe_encoding *e, size_t length, bool left, int
         out->offsets[at + i][0] = e->offsets[i][0];
         out->offsets[at + i][1] = e->offsets[i][1];
         out->sequence_ids[at + i] = e->sequence_ids[i];
+        out->word_ids[at + i] = e->word_ids[i];
     }
     for (size_t i = 0; i < pad; i++) {
         out->input_ids[pad_at + i] = pad_id;
@@ -65,6 +67,7 @@ static kiln_status to_public(const fe_encoding *e, size_t length, bool left, int
         out->special_tokens_mask[pad_at + i] = 1;
         out->offsets[pad_at + i][0] = out->offsets[pad_at + i][1] = 0;
         out->sequence_ids[pad_at + i] = -1;
+        out->word_ids[pad_at + i] = -1;
     }
     return KILN_OK;
 }

@@ -392,7 +392,7 @@ kiln_status fe_tok_bpe_tokenize(const fe_tokenizer *t, fe_tok_work *w, const fe_
         int64_t e = KILN_MIN(b + toks[2 * i + 1], (int64_t)len);   // byte fallback on a prefix overshoots
         int64_t bs = KILN_MIN(b, (int64_t)len - 1);
         int32_t c0 = w->char_at[bs], c1 = w->char_at[KILN_MAX(e - 1, bs)];
-        out->v[out->n++] = (fe_tok_token){toks[2 * i], s->start[start + c0], s->end[start + c1], -1, 0, 0, 0};
+        out->v[out->n++] = (fe_tok_token){toks[2 * i], s->start[start + c0], s->end[start + c1], -1, 0, 0, 0, -1};
         b += toks[2 * i + 1];
     }
     return KILN_OK;

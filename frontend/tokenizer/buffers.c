@@ -77,7 +77,7 @@ bool fe_tok_tokens_reserve(fe_tok_tokens *t, int64_t n) {
 
 bool fe_tok_tokens_push(fe_tok_tokens *t, int32_t id, int64_t start, int64_t end) {
     if (!reserve((void **)&t->v, t->n, &t->cap, sizeof(*t->v))) return false;
-    t->v[t->n++] = (fe_tok_token){id, start, end, -1, 0, 0, 0};
+    t->v[t->n++] = (fe_tok_token){id, start, end, -1, 0, 0, 0, -1};
     return true;
 }
 

@@ -151,12 +151,16 @@ static kiln_status encode_sequence(const fe_tokenizer *t, fe_tok_work *w, int se
     }
     if (st == KILN_OK) st = fe_tok_pretokenize(t, &t->pretokenizer, w);
     pt = &w->pt[w->cur];
+    // Word ids are split indices: HF numbers the pre-tokenized string's (non-empty) splits, added
+    // tokens included, and every token a split yields carries its index.
     for (int32_t i = 0; st == KILN_OK && i < pt->n; i++) {
         const fe_tok_split *sp = &pt->v[i];
+        int32_t first = out->n;
         if (sp->id >= 0) {
             if (!fe_tok_tokens_push(out, sp->id, sp->orig_start, sp->orig_end)) return oom();
             fe_tok_token *tk = &out->v[out->n - 1];
             tk->lead_n = sp->lead_n, tk->trail_n = sp->trail_n, tk->lead_b = sp->lead_b, tk->trail_b = sp->trail_b;
+            tk->word = i;
             continue;
         }
         switch (t->model.kind) {
@@ -173,6 +177,7 @@ static kiln_status encode_sequence(const fe_tokenizer *t, fe_tok_work *w, int se
             st = fe_tok_wordlevel_tokenize(&t->model, w, &pt->text, sp->start, sp->end, out);
             break;
         }
+        for (int32_t k = first; st == KILN_OK && k < out->n; k++) out->v[k].word = i;
     }
     return st;
 }

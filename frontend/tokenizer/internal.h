@@ -185,6 +185,7 @@ typedef struct fe_tok_token {
     // the start and end of the matched text, which offset trimming removes. lead_n -1: a model
     // token, whose vocabulary string says instead.
     int16_t lead_n, trail_n, lead_b, trail_b;
+    int32_t word;   // index of the pre-tokenizer split it came from (HF's word id), within its sequence
 } fe_tok_token;
 
 typedef struct fe_tok_tokens {

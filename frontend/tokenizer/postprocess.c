@@ -381,7 +381,7 @@ kiln_status fe_tok_post_process(const fe_tokenizer *t, fe_tok_work *w, fe_tok_to
             goto done;
         }
         size_t cap = n ? (size_t)n : 1;   // at least one element so that no array is NULL
-        void *block = malloc(cap * (sizeof(int64_t[2]) + 5 * sizeof(int32_t)));
+        void *block = malloc(cap * (sizeof(int64_t[2]) + 6 * sizeof(int32_t)));
         if (!block) {
             st = oom();
             goto done;
@@ -393,6 +393,7 @@ kiln_status fe_tok_post_process(const fe_tokenizer *t, fe_tok_work *w, fe_tok_to
         e->special_mask = e->type_ids + cap;
         e->attention_mask = e->special_mask + cap;
         e->sequence_ids = e->attention_mask + cap;
+        e->word_ids = e->sequence_ids + cap;
         int32_t k = 0;
         for (int32_t i = 0; i < rp->n; i++) {
             const fe_tok_piece *piece = &tpl->pieces[rp->v[i].piece];
@@ -403,6 +404,7 @@ kiln_status fe_tok_post_process(const fe_tokenizer *t, fe_tok_work *w, fe_tok_to
                     e->special_mask[k] = 1;
                     e->attention_mask[k] = 1;
                     e->sequence_ids[k] = -1;
+                    e->word_ids[k] = -1;
                     e->offsets[k][0] = e->offsets[k][1] = 0;
                 }
                 continue;
@@ -415,6 +417,7 @@ kiln_status fe_tok_post_process(const fe_tokenizer *t, fe_tok_work *w, fe_tok_to
                 e->special_mask[k] = 0;
                 e->attention_mask[k] = 1;
                 e->sequence_ids[k] = piece->sequence;
+                e->word_ids[k] = tok[j].word;
                 e->offsets[k][0] = tok[j].start;
                 e->offsets[k][1] = tok[j].end;
             }

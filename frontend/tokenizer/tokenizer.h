@@ -34,6 +34,7 @@ typedef struct fe_encoding {
                                //     "[MASK]" typed in the text is an ordinary token here, as in HF
     int32_t *attention_mask;   // (n) all 1 (no padding yet)
     int32_t *sequence_ids;     // (n) 0: from the text, 1: from the pair, -1: added by the post-processor
+    int32_t *word_ids;         // (n) the word (pre-tokenizer split) within its sequence, -1 where sequence_ids is
     int64_t (*offsets)[2];     // (n) [start, end) UTF-8 byte offsets into the text the token came from
                                //     (see sequence_ids); (0, 0) for tokens the post-processor added
 } fe_encoding;

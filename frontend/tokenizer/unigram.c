@@ -99,18 +99,18 @@ kiln_status fe_tok_unigram_tokenize(const fe_tok_model *m, fe_tok_work *w, const
         int32_t bs = (int32_t)tk.start, be = (int32_t)tk.end;
         int64_t os = s->start[start + w->char_at[bs]], oe = s->end[start + w->char_at[be - 1]];
         if (tk.id >= 0) {
-            out->v[first + i] = (fe_tok_token){tk.id, os, oe, -1, 0, 0, 0};
+            out->v[first + i] = (fe_tok_token){tk.id, os, oe, -1, 0, 0, 0, -1};
             continue;
         }
         int32_t id = fe_tok_vocab_get(&m->vocab, (const char *)text + bs, (size_t)(be - bs));
         if (id >= 0) {
-            out->v[first + i] = (fe_tok_token){id, os, oe, -1, 0, 0, 0};
+            out->v[first + i] = (fe_tok_token){id, os, oe, -1, 0, 0, 0, -1};
             continue;
         }
         bool bytes = m->unigram.byte_fallback;
         for (int32_t k = bs; k < be && bytes; k++) bytes = m->unigram.byte_ids[text[k]] >= 0;
         if (!bytes) {
-            out->v[first + i] = (fe_tok_token){m->unk_id, os, oe, -1, 0, 0, 0};
+            out->v[first + i] = (fe_tok_token){m->unk_id, os, oe, -1, 0, 0, 0, -1};
             continue;
         }
         // One token per byte, every one with the fused string's offsets: shift the rest right.
@@ -119,7 +119,7 @@ kiln_status fe_tok_unigram_tokenize(const fe_tok_model *m, fe_tok_work *w, const
             if (!fe_tok_tokens_push(out, 0, 0, 0)) return oom();
         memmove(out->v + first + i + 1 + extra, out->v + first + i + 1, (size_t)(n - i - 1) * sizeof(fe_tok_token));
         for (int32_t k = bs; k < be; k++)
-            out->v[first + i + (k - bs)] = (fe_tok_token){m->unigram.byte_ids[text[k]], os, oe, -1, 0, 0, 0};
+            out->v[first + i + (k - bs)] = (fe_tok_token){m->unigram.byte_ids[text[k]], os, oe, -1, 0, 0, 0, -1};
         i += extra, n += extra;
     }
     return KILN_OK;

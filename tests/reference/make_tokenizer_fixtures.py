@@ -447,8 +447,10 @@ def row_record(enc, row, text, pair, with_masks):
             bs, be = p[s], p[e]
         offs.append(f"{be - bs}" if bs == prev else f"{bs - prev}:{be - bs}")
         prev = be
+    words = [-1 if w is None else w for w in enc.encodings[row].word_ids]
     rec = {"ids": ints(enc["input_ids"][row]), "offs": ints(offs),
-           "types": ints(enc["token_type_ids"][row]), "special": ints(enc["special_tokens_mask"][row])}
+           "types": ints(enc["token_type_ids"][row]), "special": ints(enc["special_tokens_mask"][row]),
+           "words": ints(words)}
     if with_masks:
         rec["attn"] = ints(enc["attention_mask"][row])
     else:

@@ -83,15 +83,16 @@ static bool load_corpus(corpus *c) {
 
 // Compares one row with a recorded one; prints the first differences.
 static bool row_equal(const kiln_encoding *e, const cJSON *want, bool with_attn, const char *label) {
-    size_t n_ids, n_types, n_special, n_offs, n_attn = 0;
+    size_t n_ids, n_types, n_special, n_offs, n_words = 0, n_attn = 0;
     int64_t *ids = parse_items(cJSON_GetStringValue(cJSON_GetObjectItem(want, "ids")), &n_ids, false);
     int64_t *types = parse_items(cJSON_GetStringValue(cJSON_GetObjectItem(want, "types")), &n_types, false);
     int64_t *special = parse_items(cJSON_GetStringValue(cJSON_GetObjectItem(want, "special")), &n_special, false);
     int64_t *offs = parse_items(cJSON_GetStringValue(cJSON_GetObjectItem(want, "offs")), &n_offs, true);
+    int64_t *words = parse_items(cJSON_GetStringValue(cJSON_GetObjectItem(want, "words")), &n_words, false);
     const char *attn_s = cJSON_GetStringValue(cJSON_GetObjectItem(want, "attn"));
     int64_t *attn = with_attn && attn_s ? parse_items(attn_s, &n_attn, false) : NULL;
-    bool ok = ids && types && special && offs && n_ids == e->n && n_types == e->n && n_special == e->n &&
-              n_offs == e->n && (!attn || n_attn == e->n);
+    bool ok = ids && types && special && offs && words && n_ids == e->n && n_types == e->n && n_special == e->n &&
+              n_offs == e->n && n_words == e->n && (!attn || n_attn == e->n);
     const char *what = ok ? NULL : "length";
     int64_t prev = 0;
     for (size_t i = 0; ok && i < e->n; i++) {
@@ -102,6 +103,7 @@ static bool row_equal(const kiln_encoding *e, const cJSON *want, bool with_attn,
         else if (e->special_tokens_mask[i] != special[i]) what = "special_tokens_mask";
         else if (e->attention_mask[i] != (attn ? attn[i] : 1)) what = "attention_mask";
         else if (e->offsets[i][0] != start || e->offsets[i][1] != end) what = "offsets";
+        else if (e->word_ids[i] != words[i]) what = "word_ids";
         if (what) {
             fprintf(stderr, "  %s: token %zu: %s differ (kiln id %lld offsets (%lld,%lld); HF id %lld offsets (%lld,%lld))\n",
                     label, i, what, (long long)e->input_ids[i], (long long)e->offsets[i][0],
@@ -118,6 +120,7 @@ static bool row_equal(const kiln_encoding *e, const cJSON *want, bool with_attn,
     free(types);
     free(special);
     free(offs);
+    free(words);
     free(attn);
     return ok;
 }
