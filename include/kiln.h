@@ -434,6 +434,29 @@ int64_t kiln_tokenizer_token_to_id(const kiln_tokenizer *tokenizer, const char *
 // The token string of an id (owned by the tokenizer), or NULL.
 const char *kiln_tokenizer_id_to_token(const kiln_tokenizer *tokenizer, int64_t id);
 
+// The special tokens tokenizer_config.json / special_tokens_map.json name (unk_token, cls_token, ...).
+typedef enum kiln_special_token {
+    KILN_TOKEN_UNK = 0,
+    KILN_TOKEN_CLS,
+    KILN_TOKEN_SEP,
+    KILN_TOKEN_PAD,
+    KILN_TOKEN_MASK,
+    KILN_TOKEN_BOS,
+    KILN_TOKEN_EOS,
+} kiln_special_token;
+// The id of that special token, or -1 when the tokenizer has none.
+int64_t kiln_tokenizer_special_id(const kiln_tokenizer *tokenizer, kiln_special_token which);
+// tokenizer_config.json's padding_side is "left".
+bool kiln_tokenizer_padding_left(const kiln_tokenizer *tokenizer);
+// The model's continuing_subword_prefix ("##" for WordPiece, a BPE's when it has one), or NULL:
+// what tells Transformers' token-classification a sub-word from a word.
+const char *kiln_tokenizer_subword_prefix(const kiln_tokenizer *tokenizer);
+// transformers' convert_tokens_to_string: the tokenizer's decoder over token strings (joined with
+// " " when it has none), no clean-up. *text_out is malloc'd (free()). Keeps no pointer to tokens.
+// Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument); KILN_ERR_OUT_OF_MEMORY.
+kiln_status kiln_tokenizer_tokens_to_string(const kiln_tokenizer *tokenizer, const char *const *tokens, size_t n,
+                                            char **text_out);
+
 /* ---- text generation (decoders) -------------------------------------------------------------
  *
  * A causal LM (GPT-2, LLaMA, Qwen2, ... with a ForCausalLM / LMHeadModel architecture) compiles
@@ -671,7 +694,9 @@ typedef struct kiln_pipeline_options {
     const char *const *ignore_labels;
     size_t n_ignore_labels;
     // token-classification: NULL or "none" (default): one entry per token; "simple": adjacent
-    // tokens of one entity grouped. first / average / max: KILN_ERR_UNSUPPORTED for now.
+    // tokens of one entity grouped; "first" / "average" / "max": tokens joined into words first
+    // (each word labelled by its first token, its averaged scores, or its most confident token),
+    // then grouped as "simple".
     const char *aggregation_strategy;
 } kiln_pipeline_options;
 

@@ -124,16 +124,15 @@ kiln_status kiln_pipeline_create(const char *task, const kiln_program *program, 
                         t == PL_TASK_TEXT_CLASSIFICATION ? " (no classification head)" : "");
         goto fail;
     }
+    // aggregation_strategy: kept as one of these literals (NULL: "none"), no pointer to opts
     p->o.aggregation_strategy = NULL;
     if (o.aggregation_strategy && strcmp(o.aggregation_strategy, "none") != 0) {
-        if (strcmp(o.aggregation_strategy, "simple") == 0) {
-            p->simple = true;
-        } else {
-            st = kiln_error(strcmp(o.aggregation_strategy, "first") == 0 || strcmp(o.aggregation_strategy, "average") == 0 ||
-                                    strcmp(o.aggregation_strategy, "max") == 0
-                                ? KILN_ERR_UNSUPPORTED
-                                : KILN_ERR_INVALID_ARG,
-                            "token-classification: aggregation_strategy '%s' (none and simple so far)", o.aggregation_strategy);
+        static const char *const strategies[] = {"simple", "first", "average", "max"};
+        for (size_t i = 0; i < sizeof(strategies) / sizeof(strategies[0]); i++)
+            if (strcmp(o.aggregation_strategy, strategies[i]) == 0) p->o.aggregation_strategy = strategies[i];
+        if (!p->o.aggregation_strategy) {
+            st = kiln_error(KILN_ERR_INVALID_ARG, "token-classification: aggregation_strategy '%s' (want none, simple, first, average or max)",
+                            o.aggregation_strategy);
             goto fail;
         }
     }

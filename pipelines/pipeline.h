@@ -42,7 +42,6 @@ struct kiln_pipeline {
     int64_t *target_ids;         // fill-mask: targets' ids, deduplicated (n_target_ids; NULL: none)
     size_t n_target_ids;
     char **ignore_labels;        // token-classification: a copy of opts' (NULL: the default ["O"])
-    bool simple;                 // token-classification: aggregation_strategy "simple"
 };
 
 // kiln_pipeline_open (libkiln) hands the model and program it made to the pipeline: release(arg)

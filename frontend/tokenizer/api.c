@@ -254,3 +254,20 @@ int64_t kiln_tokenizer_token_to_id(const kiln_tokenizer *t, const char *token) {
 const char *kiln_tokenizer_id_to_token(const kiln_tokenizer *t, int64_t id) {
     return t && id >= 0 && id <= INT32_MAX ? fe_tokenizer_id_to_token(t->tok, (int32_t)id) : NULL;
 }
+
+int64_t kiln_tokenizer_special_id(const kiln_tokenizer *t, kiln_special_token which) {
+    static const fe_tok_special map[] = {FE_TOK_UNK, FE_TOK_CLS, FE_TOK_SEP, FE_TOK_PAD, FE_TOK_MASK, FE_TOK_BOS, FE_TOK_EOS};
+    if (!t || (int)which < 0 || (size_t)which >= sizeof(map) / sizeof(map[0])) return -1;
+    return fe_tokenizer_special_id(t->tok, map[which]);
+}
+
+bool kiln_tokenizer_padding_left(const kiln_tokenizer *t) { return t && fe_tokenizer_padding_left(t->tok); }
+
+const char *kiln_tokenizer_subword_prefix(const kiln_tokenizer *t) { return t ? fe_tokenizer_subword_prefix(t->tok) : NULL; }
+
+kiln_status kiln_tokenizer_tokens_to_string(const kiln_tokenizer *t, const char *const *tokens, size_t n, char **text_out) {
+    if (text_out) *text_out = NULL;
+    if (!t || !text_out || (n && !tokens)) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_tokenizer_tokens_to_string: NULL argument");
+    if (n > INT32_MAX) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_tokenizer_tokens_to_string: %zu tokens is too many", n);
+    return fe_tokenizer_tokens_to_string(t->tok, tokens, (int32_t)n, text_out);
+}

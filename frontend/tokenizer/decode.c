@@ -318,35 +318,28 @@ oom:
     return kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory decoding");
 }
 
-kiln_status fe_tokenizer_decode(const fe_tokenizer *t, const int32_t *ids, int32_t n, bool skip_special_tokens,
-                                bool clean_up, char **text_out) {
-    if (text_out) *text_out = NULL;
-    if (!t || !text_out || (n > 0 && !ids))
-        return kiln_error(KILN_ERR_INVALID_ARG, "fe_tokenizer_decode: NULL argument");
+// The decoder chain over token strings (transformers' convert_tokens_to_string, then the
+// tokenization-space cleanup when asked): what decode and convert_tokens_to_string share.
+static kiln_status decode_strings(const fe_tokenizer *t, fe_tok_work *w, strlist *a, bool clean_up, char **text_out) {
     kiln_status st = KILN_OK;
-    strlist a = {0}, b = {0};
-    fe_tok_work *w = fe_tok_work_new();
-    if (!w || !sl_reset(&a) || !sl_reset(&b)) goto oom;
-    for (int32_t i = 0; i < n; i++) {
-        int32_t id = ids[i];
-        const char *tok = fe_tokenizer_id_to_token(t, id);
-        if (!tok || (skip_special_tokens && t->id_is_special[id])) continue;
-        sl_add(&a, tok, strlen(tok));
-        if (!sl_end(&a)) goto oom;
+    strlist b = {0};
+    if (!sl_reset(&b)) {
+        sl_free(&b);
+        return kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory decoding");
     }
     kiln_strbuf text = {0};
     if (t->decoder.kind == FE_TOK_DECODER_NONE) {
-        for (int32_t i = 0; i < a.n; i++) {
+        for (int32_t i = 0; i < a->n; i++) {
             size_t len;
-            const char *s = sl_str(&a, i, &len);
+            const char *s = sl_str(a, i, &len);
             if (i) kiln_strbuf_append(&text, " ", 1);
             kiln_strbuf_append(&text, s, len);
         }
     } else {
-        st = decode_chain(&t->decoder, w, &a, &b);
-        for (int32_t i = 0; st == KILN_OK && i < a.n; i++) {
+        st = decode_chain(&t->decoder, w, a, &b);
+        for (int32_t i = 0; st == KILN_OK && i < a->n; i++) {
             size_t len;
-            const char *s = sl_str(&a, i, &len);
+            const char *s = sl_str(a, i, &len);
             kiln_strbuf_append(&text, s, len);
         }
     }
@@ -355,13 +348,46 @@ kiln_status fe_tokenizer_decode(const fe_tokenizer *t, const int32_t *ids, int32
     if (st == KILN_OK && text.failed) st = kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory decoding");
     if (st == KILN_OK) *text_out = text.data;
     else kiln_strbuf_free(&text);
-    sl_free(&a);
     sl_free(&b);
+    return st;
+}
+
+kiln_status fe_tokenizer_decode(const fe_tokenizer *t, const int32_t *ids, int32_t n, bool skip_special_tokens,
+                                bool clean_up, char **text_out) {
+    if (text_out) *text_out = NULL;
+    if (!t || !text_out || (n > 0 && !ids))
+        return kiln_error(KILN_ERR_INVALID_ARG, "fe_tokenizer_decode: NULL argument");
+    kiln_status st = KILN_ERR_OUT_OF_MEMORY;
+    strlist a = {0};
+    fe_tok_work *w = fe_tok_work_new();
+    bool ok = w && sl_reset(&a);
+    for (int32_t i = 0; ok && i < n; i++) {
+        int32_t id = ids[i];
+        const char *tok = fe_tokenizer_id_to_token(t, id);
+        if (!tok || (skip_special_tokens && t->id_is_special[id])) continue;
+        sl_add(&a, tok, strlen(tok));
+        ok = sl_end(&a);
+    }
+    st = ok ? decode_strings(t, w, &a, clean_up, text_out) : kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory decoding");
+    sl_free(&a);
     fe_tok_work_free(w);
     return st;
-oom:
+}
+
+kiln_status fe_tokenizer_tokens_to_string(const fe_tokenizer *t, const char *const *tokens, int32_t n, char **text_out) {
+    if (text_out) *text_out = NULL;
+    if (!t || !text_out || (n > 0 && !tokens))
+        return kiln_error(KILN_ERR_INVALID_ARG, "fe_tokenizer_tokens_to_string: NULL argument");
+    kiln_status st;
+    strlist a = {0};
+    fe_tok_work *w = fe_tok_work_new();
+    bool ok = w && sl_reset(&a);
+    for (int32_t i = 0; ok && i < n; i++) {
+        sl_add(&a, tokens[i] ? tokens[i] : "", tokens[i] ? strlen(tokens[i]) : 0);
+        ok = sl_end(&a);
+    }
+    st = ok ? decode_strings(t, w, &a, false, text_out) : kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory decoding");
     sl_free(&a);
-    sl_free(&b);
     fe_tok_work_free(w);
-    return kiln_error(KILN_ERR_OUT_OF_MEMORY, "tokenizer: out of memory decoding");
+    return st;
 }

@@ -231,3 +231,11 @@ bool fe_tokenizer_padding_left(const fe_tokenizer *t) { return t && t->padding_l
 bool fe_tokenizer_truncation_left(const fe_tokenizer *t) { return t && t->truncation_left; }
 bool fe_tokenizer_clean_up_spaces(const fe_tokenizer *t) { return t && t->clean_up_tokenization_spaces; }
 int32_t fe_tokenizer_pad_type_id(const fe_tokenizer *t) { return t ? t->pad_type_id : 0; }
+
+const char *fe_tokenizer_subword_prefix(const fe_tokenizer *t) {
+    if (!t) return NULL;
+    const char *p = t->model.kind == FE_TOK_MODEL_WORDPIECE ? t->model.wordpiece.prefix
+                    : t->model.kind == FE_TOK_MODEL_BPE     ? t->model.bpe.prefix
+                                                            : NULL;
+    return p && *p ? p : NULL;   // Python's truthiness: "" counts as none
+}

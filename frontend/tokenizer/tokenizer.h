@@ -112,6 +112,10 @@ kiln_status fe_tokenizer_decode(const fe_tokenizer *t, const int32_t *ids, int32
 
 // tokenizer_config.json's model_max_length, or -1 when there is none (or it is transformers'
 // "very large" placeholder).
+// transformers' convert_tokens_to_string: the decoder over token strings (" ".join without one).
+kiln_status fe_tokenizer_tokens_to_string(const fe_tokenizer *t, const char *const *tokens, int32_t n, char **text_out);
+// The model's continuing_subword_prefix ("##" for WordPiece; a BPE's when it has one), else NULL.
+const char *fe_tokenizer_subword_prefix(const fe_tokenizer *t);
 int64_t fe_tokenizer_model_max_length(const fe_tokenizer *t);
 // Special tokens the post-processor adds to one text (pair false) or a pair.
 int32_t fe_tokenizer_num_special_tokens_to_add(const fe_tokenizer *t, bool pair);

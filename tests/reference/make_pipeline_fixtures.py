@@ -172,7 +172,8 @@ def main():
         cases.append({"task": "fill-mask", "fixture": "fm-bert", "args": c, "inputs": MASKED, "expected": rounded(out)})
 
     # token-classification (aggregation none): seeds with every token's top-2 logit margin >= 1e-3
-    NER = ["My name is Wolfgang and I live in Berlin.", "Paris is a city", "hello"]
+    NER = ["My name is Wolfgang and I live in Berlin.", "Paris is a city", "hello",
+           "Kiln compiles transformer checkpoints into native code.", "Zo\u00eb visited S\u00e3o Paulo \u2603 yesterday"]
     labels = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
     for seed in range(500, 600):
         torch.manual_seed(seed)
@@ -188,7 +189,9 @@ def main():
     pipe = pipeline("token-classification", model=d, tokenizer=d, device="cpu")
     fixtures.append({"name": "tok-bert", "seed": seed, "task": "token-classification"})
     for c in [dict(), dict(ignore_labels=[]), dict(aggregation_strategy="simple"),
-              dict(aggregation_strategy="simple", ignore_labels=[])]:
+              dict(aggregation_strategy="simple", ignore_labels=[]), dict(aggregation_strategy="first"),
+              dict(aggregation_strategy="first", ignore_labels=[]), dict(aggregation_strategy="average", ignore_labels=[]),
+              dict(aggregation_strategy="max", ignore_labels=[]), dict(aggregation_strategy="max")]:
         cases.append({"task": "token-classification", "fixture": "tok-bert", "args": c, "inputs": NER,
                       "expected": rounded(pipe(list(NER), **c))})
 
