@@ -1,8 +1,94 @@
 /* cmd_pipeline.c — `kiln run TASK --model DIR [options] INPUT...` for the encoder pipelines
- * (text-classification, feature-extraction): kiln_pipeline_open + kiln_pipeline_run, printing the
- * JSON Transformers' pipeline(TASK)([INPUT, ...]) would give (one entry per input).
+ * (text-classification, token-classification, question-answering, fill-mask, feature-extraction):
+ * kiln_pipeline_open + kiln_pipeline_run, printing the JSON Transformers' pipeline(TASK)([INPUT,
+ * ...]) would give (one entry per input) — or, when stdout is a terminal and --json is not given,
+ * the same results as a readable table per input.
  */
 #include "cli/cli.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <unistd.h>
+
+// One value as a table cell: strings as they are, numbers %.4f (integers plain), arrays by size.
+static void cell(const cJSON *v, char *buf, size_t cap) {
+    if (cJSON_IsString(v)) snprintf(buf, cap, "%s", v->valuestring);
+    else if (cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble && fabs(v->valuedouble) < 1e15)
+        snprintf(buf, cap, "%lld", (long long)v->valuedouble);
+    else if (cJSON_IsNumber(v)) snprintf(buf, cap, "%.4f", v->valuedouble);
+    else if (cJSON_IsArray(v)) snprintf(buf, cap, "[%d values]", cJSON_GetArraySize(v));
+    else snprintf(buf, cap, "%s", cJSON_IsNull(v) ? "null" : "?");
+}
+
+// A list of objects with the same keys as columns; anything else on one line.
+static void print_rows(const cJSON *r, const char *indent) {
+    const cJSON *first = cJSON_IsArray(r) ? r->child : r;
+    if (cJSON_IsArray(r) && first && cJSON_IsArray(first) && first->child && cJSON_IsArray(first->child)) {
+        // feature-extraction: [[[h...] per token]]
+        const cJSON *tok = first->child;
+        printf("%s%d token vectors of %d values: [%.4f, %.4f, ...] ...\n", indent, cJSON_GetArraySize(first), cJSON_GetArraySize(tok),
+               cJSON_GetArrayItem(tok, 0)->valuedouble, cJSON_GetArraySize(tok) > 1 ? cJSON_GetArrayItem(tok, 1)->valuedouble : 0.0);
+        return;
+    }
+    if (cJSON_IsArray(r) && first && cJSON_IsArray(first)) {   // fill-mask with several masks
+        int m = 0;
+        for (const cJSON *x = r->child; x; x = x->next) {
+            printf("%smask %d:\n", indent, m++);
+            print_rows(x, "    ");
+        }
+        return;
+    }
+    if (cJSON_IsArray(r) && first && cJSON_IsNumber(first)) {   // a pooled vector
+        printf("%s%d values: [%.4f, %.4f, %.4f, ...]\n", indent, cJSON_GetArraySize(r), first->valuedouble,
+               first->next ? first->next->valuedouble : 0.0, first->next && first->next->next ? first->next->next->valuedouble : 0.0);
+        return;
+    }
+    if (!first || !cJSON_IsObject(first)) {
+        printf("%s(nothing)\n", indent);
+        return;
+    }
+    enum { MAXC = 8 };
+    const char *keys[MAXC];
+    int width[MAXC], nk = 0;
+    char buf[256];
+    for (const cJSON *k = first->child; k && nk < MAXC; k = k->next) {
+        keys[nk] = k->string;
+        width[nk++] = (int)strlen(k->string);
+    }
+    const cJSON *one[2] = {r, NULL};
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            printf("%s", indent);
+            for (int c = 0; c < nk; c++) printf("%-*s  ", width[c], keys[c]);
+            printf("\n");
+        }
+        for (const cJSON *o = cJSON_IsArray(r) ? r->child : one[0]; o; o = cJSON_IsArray(r) ? o->next : NULL) {
+            if (pass == 1) printf("%s", indent);
+            for (int c = 0; c < nk; c++) {
+                cell(cJSON_GetObjectItem(o, keys[c]), buf, sizeof(buf));
+                if (pass == 0) width[c] = KILN_MAX(width[c], (int)strlen(buf));
+                else printf("%-*s  ", width[c], buf);
+            }
+            if (pass == 1) printf("\n");
+        }
+    }
+}
+
+static void print_table(const char *json, const char *const *texts, const char *const *pairs, size_t n, bool qa) {
+    cJSON *root = cJSON_Parse(json);
+    if (!root) {
+        printf("%s\n", json);
+        return;
+    }
+    size_t i = 0;
+    for (const cJSON *r = root->child; r && i < n; r = r->next, i++) {
+        if (qa) printf("[%zu] Q: %s\n    context: %.70s%s\n", i, texts[i], pairs[i], strlen(pairs[i]) > 70 ? "..." : "");
+        else if (pairs) printf("[%zu] %s | %s\n", i, texts[i], pairs[i]);
+        else printf("[%zu] %s\n", i, texts[i]);
+        print_rows(r, "    ");
+    }
+    cJSON_Delete(root);
+}
 
 int cli_task_pipeline(int argc, char **argv);
 
@@ -12,11 +98,20 @@ static void usage(FILE *f, const char *task) {
             "  --batch-size N          inputs per model run (default 8)\n"
             "  --threads N             kernel threads (default 1; 0 = one per core)\n"
             "  --target interp|cpu     compile target (default interp)\n"
-            "  --tokenizer DIR         tokenizer files (default: the model's directory)\n",
+            "  --tokenizer DIR         tokenizer files (default: the model's directory)\n"
+            "  --json                  JSON even when stdout is a terminal (a table is printed there otherwise)\n",
             task);
     if (strcmp(task, "token-classification") == 0 || strcmp(task, "ner") == 0) {
         fprintf(f, "  --ignore-labels A,B,... labels left out (default O; \"\" for none)\n"
-                   "  --aggregation S         none (default) or simple\n");
+                   "  --aggregation S         none (default), simple, first, average or max\n");
+    } else if (strcmp(task, "question-answering") == 0) {
+        fprintf(f, "  INPUT...                QUESTION CONTEXT QUESTION CONTEXT ... (or --question Q --context C)\n"
+                   "  --top-k K               answers per question (default 1)\n"
+                   "  --max-answer-len N      longest answer in tokens (default 15)\n"
+                   "  --max-seq-len N         tokens per window (default min(model_max_length, 384))\n"
+                   "  --doc-stride N          tokens shared by windows of a long context (default min(max-seq-len/2, 128))\n"
+                   "  --handle-impossible-answer  the empty answer is a candidate\n"
+                   "  --no-align-to-words     token spans as they are, not widened to words\n");
     } else if (strcmp(task, "fill-mask") == 0) {
         fprintf(f, "  --top-k K               candidates per mask (default 5)\n"
                    "  --targets A,B,...       score only these tokens\n");
@@ -33,7 +128,8 @@ static void usage(FILE *f, const char *task) {
 int cli_task_pipeline(int argc, char **argv) {
     const char *task = argv[0], *dir = NULL;
     kiln_pipeline_options po = kiln_pipeline_options_default();
-    bool pair = false;
+    bool qa = strcmp(task, "question-answering") == 0;
+    bool pair = qa, force_json = false;
     char *targets_text = NULL;
     const char *targets[256];
     char *ignore_text = NULL;
@@ -89,6 +185,20 @@ int cli_task_pipeline(int argc, char **argv) {
                  t = strtok_r(NULL, ",", &save))
                 ignore[po.n_ignore_labels++] = t;
             po.ignore_labels = ignore;
+        } else if ((v = cli_flag_value(argc, argv, &i, "--max-answer-len"))) {
+            po.max_answer_len = cli_parse_int("--max-answer-len", v);
+        } else if ((v = cli_flag_value(argc, argv, &i, "--max-seq-len"))) {
+            po.max_seq_len = cli_parse_int("--max-seq-len", v);
+        } else if ((v = cli_flag_value(argc, argv, &i, "--doc-stride"))) {
+            po.doc_stride = cli_parse_int("--doc-stride", v);
+        } else if ((v = cli_flag_value(argc, argv, &i, "--question")) || (v = cli_flag_value(argc, argv, &i, "--context"))) {
+            inputs[n++] = v;   // --question Q --context C: the same as the positional pair
+        } else if (strcmp(argv[i], "--handle-impossible-answer") == 0) {
+            po.handle_impossible_answer = true;
+        } else if (strcmp(argv[i], "--no-align-to-words") == 0) {
+            po.align_to_words = false;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            force_json = true;
         } else if (strcmp(argv[i], "--pair") == 0) {
             pair = true;
         } else if (strcmp(argv[i], "--pooled") == 0) {
@@ -122,7 +232,8 @@ int cli_task_pipeline(int argc, char **argv) {
         rc = cli_fail(task);
         goto done;
     }
-    printf("%s\n", json);
+    if (!force_json && isatty(STDOUT_FILENO)) print_table(json, texts, pairs, m, qa);
+    else printf("%s\n", json);
     rc = 0;
 done:
     free(json);

@@ -16,7 +16,8 @@ static const struct {
     {"sentiment-analysis", cli_task_pipeline, "alias of text-classification"},
     {"feature-extraction", cli_task_pipeline, "token vectors (last hidden state), or pooled sentence vectors"},
     {"fill-mask", cli_task_pipeline, "the likeliest tokens for each mask token"},
-    {"token-classification", cli_task_pipeline, "a label per token (NER); --aggregation none|simple"},
+    {"token-classification", cli_task_pipeline, "a label per token or entity (NER); --aggregation none|simple|first|average|max"},
+    {"question-answering", cli_task_pipeline, "the span of a context that answers a question"},
     {"ner", cli_task_pipeline, "alias of token-classification"},
 };
 

@@ -664,10 +664,13 @@ kiln_status kiln_chat_template_apply(const kiln_program *program, const kiln_cha
  * "fill-mask": per mask token the top_k (default 5) of the vocabulary (or of targets) as
  * {"score", "token", "token_str", "sequence"}: a list per input, a list of lists with several masks;
  * an input without the mask token is an error.
+ * "question-answering": texts[i] a question, pairs[i] its context; {"score", "start", "end",
+ * "answer"} (character offsets into the context) per input, a list of them when top_k > 1; long
+ * contexts in windows of max_seq_len tokens overlapping by doc_stride.
  * "token-classification" (alias "ner"), aggregation "none": per token, special tokens left out,
  * {"entity", "score", "index", "word", "start", "end"} (character offsets), labels in
- * ignore_labels (default "O") left out; aggregation "simple": {"entity_group", "score", "word",
- * "start", "end"} per group.
+ * ignore_labels (default "O") left out; aggregations "simple", "first", "average", "max":
+ * {"entity_group", "score", "word", "start", "end"} per group.
  */
 
 typedef struct kiln_pipeline kiln_pipeline;
@@ -698,6 +701,16 @@ typedef struct kiln_pipeline_options {
     // (each word labelled by its first token, its averaged scores, or its most confident token),
     // then grouped as "simple".
     const char *aggregation_strategy;
+    // question-answering (texts are questions, pairs their contexts): answers per input (top_k 0
+    // means 1), the longest answer in tokens (default 15), tokens per window (-1, default:
+    // min(model_max_length, 384)), tokens shared by consecutive windows of a long context (-1,
+    // default: min(max_seq_len / 2, 128)), the empty answer as a candidate, and spans widened to
+    // whole words (default true).
+    int64_t max_answer_len;
+    int64_t max_seq_len;
+    int64_t doc_stride;
+    bool handle_impossible_answer;
+    bool align_to_words;
 } kiln_pipeline_options;
 
 kiln_pipeline_options kiln_pipeline_options_default(void);

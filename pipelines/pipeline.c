@@ -59,10 +59,22 @@ void pl_json_num(pl_json *j, double v) {
     pl_json_raw(j, buf);
 }
 
+int64_t pl_char_index(const char *text, int64_t byte) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < byte && text[i]; i++) n += ((unsigned char)text[i] & 0xC0) != 0x80;
+    return n;
+}
+
 /* pipelines */
 
 kiln_pipeline_options kiln_pipeline_options_default(void) {
-    return (kiln_pipeline_options){.target = KILN_TARGET_INTERP, .n_threads = 1, .batch_size = 8};
+    return (kiln_pipeline_options){.target = KILN_TARGET_INTERP,
+                                   .n_threads = 1,
+                                   .batch_size = 8,
+                                   .max_answer_len = 15,
+                                   .max_seq_len = -1,
+                                   .doc_stride = -1,
+                                   .align_to_words = true};
 }
 
 void pl_pipeline_adopt(kiln_pipeline *p, void (*release)(void *), void *arg) {
@@ -75,6 +87,7 @@ static kiln_status parse_task(const char *task, pl_task *out) {
     else if (strcmp(task, "feature-extraction") == 0) *out = PL_TASK_FEATURE_EXTRACTION;
     else if (strcmp(task, "fill-mask") == 0) *out = PL_TASK_FILL_MASK;
     else if (strcmp(task, "token-classification") == 0 || strcmp(task, "ner") == 0) *out = PL_TASK_TOKEN_CLASSIFICATION;
+    else if (strcmp(task, "question-answering") == 0) *out = PL_TASK_QUESTION_ANSWERING;
     else return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline: unknown task '%s'", task);
     return KILN_OK;
 }
@@ -115,13 +128,15 @@ kiln_status kiln_pipeline_create(const char *task, const kiln_program *program, 
     kiln_tensor desc;
     for (size_t i = 0; kiln_program_input(program, i, &desc) == KILN_OK; i++)
         p->has_token_types |= strcmp(desc.name, "token_type_ids") == 0;
-    const char *need = t == PL_TASK_FEATURE_EXTRACTION ? "last_hidden_state" : "logits";
+    const char *need = t == PL_TASK_FEATURE_EXTRACTION ? "last_hidden_state" : t == PL_TASK_QUESTION_ANSWERING ? "start_logits" : "logits";
     bool found = false;
     for (size_t i = 0; kiln_program_output(program, i, &desc) == KILN_OK; i++) found |= strcmp(desc.name, need) == 0;
     if (!found) {
         st = kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_create: %s needs a program with output '%s'; %s has none%s", task, need,
                         program->head.architecture ? program->head.architecture : "this program",
-                        t == PL_TASK_TEXT_CLASSIFICATION ? " (no classification head)" : "");
+                        t == PL_TASK_TEXT_CLASSIFICATION   ? " (no classification head)"
+                        : t == PL_TASK_QUESTION_ANSWERING ? " (no question-answering head)"
+                                                          : "");
         goto fail;
     }
     // aggregation_strategy: kept as one of these literals (NULL: "none"), no pointer to opts
@@ -146,6 +161,14 @@ kiln_status kiln_pipeline_create(const char *task, const kiln_program *program, 
         st = pl_text_classification_init(p);
         p->o = tmp;
         if (st) goto fail;
+    }
+    if (t == PL_TASK_QUESTION_ANSWERING) {
+        if (o.top_k < 0 || o.max_answer_len < 1 || o.max_seq_len == 0 || o.max_seq_len < -1 || o.doc_stride < -1) {
+            st = kiln_error(KILN_ERR_INVALID_ARG, "question-answering: top_k %d, max_answer_len %lld, max_seq_len %lld, doc_stride %lld "
+                            "(want top_k >= 0, max_answer_len >= 1, max_seq_len >= 1 or -1, doc_stride >= 0 or -1)",
+                            o.top_k, (long long)o.max_answer_len, (long long)o.max_seq_len, (long long)o.doc_stride);
+            goto fail;
+        }
     }
     kiln_context_options xo = kiln_context_options_default();
     xo.n_threads = o.n_threads;
@@ -182,42 +205,146 @@ static int cmp_len(const void *a, const void *b) {
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+// What the model runs on: one encoding per input, or per window of a question-answering input.
+typedef struct features {
+    size_t n;
+    kiln_encoding *enc;        // (n)
+    size_t *sample;            // (n) the input each comes from, in input order
+    float **start, **end;      // question-answering: (n) each feature's logits, kept until its input is answered
+} features;
+
+static void features_free(features *f) {
+    for (size_t i = 0; i < f->n; i++) {
+        kiln_encoding_free(&f->enc[i]);
+        if (f->start) free(f->start[i]);
+        if (f->end) free(f->end[i]);
+    }
+    free(f->enc);
+    free(f->sample);
+    free(f->start);
+    free(f->end);
+    *f = (features){0};
+}
+
+// question-answering's windows, as Transformers' preprocess tokenizes (question, context).
+static kiln_status qa_features(const kiln_pipeline *p, const char *const *texts, const char *const *pairs, size_t n, features *f) {
+    int64_t model_max = kiln_tokenizer_model_max_length(p->tok);
+    int64_t max_len = p->o.max_seq_len > 0 ? p->o.max_seq_len : model_max > 0 ? KILN_MIN(model_max, 384) : 384;
+    int64_t stride = p->o.doc_stride >= 0 ? p->o.doc_stride : KILN_MIN(max_len / 2, 128);
+    if (stride > max_len)
+        return kiln_error(KILN_ERR_INVALID_ARG, "question-answering: doc_stride %lld is larger than max_seq_len %lld", (long long)stride,
+                          (long long)max_len);
+    if (p->max_seq > 0 && max_len > p->max_seq)
+        return kiln_error(KILN_ERR_INVALID_ARG, "question-answering: max_seq_len %lld is longer than the program's max_seq %lld",
+                          (long long)max_len, (long long)p->max_seq);
+    bool question_first = !kiln_tokenizer_padding_left(p->tok);
+    kiln_encode_options eo = kiln_encode_options_default();
+    eo.padding = KILN_PADDING_DO_NOT_PAD;
+    eo.truncation = question_first ? KILN_TRUNCATION_ONLY_SECOND : KILN_TRUNCATION_ONLY_FIRST;
+    eo.max_length = max_len;
+    eo.stride = stride;
+    eo.return_overflowing_tokens = true;
+    size_t cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!pairs || !pairs[i] || !*pairs[i] || !*texts[i])
+            return kiln_error(KILN_ERR_INVALID_ARG, "question-answering: input %zu needs a non-empty question and context", i);
+        kiln_batch_encoding b;
+        const char *q = question_first ? texts[i] : pairs[i], *c = question_first ? pairs[i] : texts[i];
+        kiln_status st = kiln_tokenizer_encode_batch(p->tok, &q, &c, 1, &eo, &b);
+        if (st) return st;
+        if (f->n + b.n_rows > cap) {
+            size_t nc = KILN_MAX(2 * cap, f->n + b.n_rows + 8);
+            kiln_encoding *e = realloc(f->enc, nc * sizeof(*e));
+            if (e) f->enc = e;
+            size_t *sm = realloc(f->sample, nc * sizeof(*sm));
+            if (sm) f->sample = sm;
+            if (!e || !sm) {
+                kiln_batch_encoding_free(&b);
+                return kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_pipeline_run: out of memory");
+            }
+            cap = nc;
+        }
+        for (size_t r = 0; r < b.n_rows; r++) {
+            f->enc[f->n] = b.rows[r];
+            f->sample[f->n++] = i;
+            memset(&b.rows[r], 0, sizeof(b.rows[r]));
+        }
+        kiln_batch_encoding_free(&b);
+    }
+    f->start = calloc(f->n + 1, sizeof(float *));
+    f->end = calloc(f->n + 1, sizeof(float *));
+    if (!f->start || !f->end) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_pipeline_run: out of memory");
+    return KILN_OK;
+}
+
+// One encoding per input (no padding, no truncation, as Transformers' pipelines by default).
+static kiln_status plain_features(const kiln_pipeline *p, const char *const *texts, const char *const *pairs, size_t n, features *f) {
+    f->enc = calloc(n + 1, sizeof(*f->enc));
+    f->sample = calloc(n + 1, sizeof(*f->sample));
+    if (!f->enc || !f->sample) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_pipeline_run: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        kiln_status st = kiln_tokenizer_encode(p->tok, texts[i], pairs ? pairs[i] : NULL, &f->enc[i]);
+        if (st) return st;
+        f->sample[i] = i;
+        f->n = i + 1;
+        bool has_mask = false;
+        for (size_t s = 0; s < f->enc[i].n && p->task == PL_TASK_FILL_MASK; s++) has_mask |= f->enc[i].input_ids[s] == p->mask_id;
+        if (p->task == PL_TASK_FILL_MASK && !has_mask)
+            return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_run: fill-mask: input %zu has no mask token", i);
+    }
+    return KILN_OK;
+}
+
+// The JSON of input i from its one feature's outputs (y: the row's [S, ...] block).
+static kiln_status task_row(const kiln_pipeline *p, const char *text, const kiln_encoding *e, const float *y, int64_t dim, pl_json *j) {
+    switch (p->task) {
+    case PL_TASK_TEXT_CLASSIFICATION:
+        pl_text_classification_row(p, y, j);
+        return KILN_OK;
+    case PL_TASK_TOKEN_CLASSIFICATION:
+        return pl_token_classification_row(p, y, text, e, j);
+    case PL_TASK_FILL_MASK:
+        return pl_fill_mask_row(p, y, dim, e, j);
+    case PL_TASK_FEATURE_EXTRACTION:
+        pl_feature_extraction_row(p, y, p->o.pooled ? 1 : (int64_t)e->n, dim, j);
+        return KILN_OK;
+    case PL_TASK_QUESTION_ANSWERING:
+        break;
+    }
+    return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_run: no single-feature row for this task");
+}
+
 kiln_status kiln_pipeline_run(kiln_pipeline *p, const char *const *texts, const char *const *pairs, size_t n, char **json_out) {
     if (!p || (!texts && n) || !json_out) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_run: NULL argument");
     *json_out = NULL;
-    kiln_status st = KILN_OK;
-    kiln_encoding *enc = calloc(n ? n : 1, sizeof(*enc));
-    by_len *order = calloc(n ? n : 1, sizeof(*order));
-    char **rows = calloc(n ? n : 1, sizeof(*rows));
+    for (size_t i = 0; i < n; i++)
+        if (!texts[i]) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_run: text %zu is NULL", i);
+    bool qa = p->task == PL_TASK_QUESTION_ANSWERING;
+    features f = {0};
+    kiln_status st = qa ? qa_features(p, texts, pairs, n, &f) : plain_features(p, texts, pairs, n, &f);
+    by_len *order = calloc(f.n + 1, sizeof(*order));
+    char **rows = calloc(n + 1, sizeof(*rows));
     int64_t B = p->o.batch_size;
     int64_t *ids = NULL, *mask = NULL, *types = NULL;
     float *pooled = NULL;
+    pl_qa_window *win = NULL;
     pl_json all = {0};
-    if (!enc || !order || !rows) goto oom;
-    for (size_t i = 0; i < n; i++) {
-        if (!texts[i]) {
-            st = kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_run: text %zu is NULL", i);
-            goto done;
-        }
-        if ((st = kiln_tokenizer_encode(p->tok, texts[i], pairs ? pairs[i] : NULL, &enc[i]))) goto done;
-        if (p->max_seq > 0 && (int64_t)enc[i].n > p->max_seq) {
+    if (st) goto done;
+    if (!order || !rows) goto oom;
+    for (size_t i = 0; i < f.n; i++) {
+        if (p->max_seq > 0 && (int64_t)f.enc[i].n > p->max_seq) {
             st = kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_run: input %zu has %zu tokens, more than the program's max_seq %lld",
-                            i, enc[i].n, (long long)p->max_seq);
+                            f.sample[i], f.enc[i].n, (long long)p->max_seq);
             goto done;
         }
-        bool has_mask = false;
-        for (size_t s = 0; s < enc[i].n && p->task == PL_TASK_FILL_MASK; s++) has_mask |= enc[i].input_ids[s] == p->mask_id;
-        if (p->task == PL_TASK_FILL_MASK && !has_mask) {
-            st = kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_run: fill-mask: input %zu has no mask token", i);
-            goto done;
-        }
-        order[i] = (by_len){i, enc[i].n};
+        order[i] = (by_len){i, f.enc[i].n};
     }
-    qsort(order, n, sizeof(*order), cmp_len);
+    // Grouped by length to cut padding; results go back in input order.
+    qsort(order, f.n, sizeof(*order), cmp_len);
     int64_t pad = kiln_tokenizer_pad_id(p->tok);
     if (pad < 0) pad = 0;
-    for (size_t b0 = 0; b0 < n; b0 += (size_t)B) {
-        int64_t nb = (int64_t)(n - b0 < (size_t)B ? n - b0 : (size_t)B);
+    for (size_t b0 = 0; b0 < f.n; b0 += (size_t)B) {
+        int64_t nb = (int64_t)(f.n - b0 < (size_t)B ? f.n - b0 : (size_t)B);
         int64_t S = 1;
         for (int64_t r = 0; r < nb; r++) S = KILN_MAX(S, (int64_t)order[b0 + (size_t)r].n);
         free(ids);
@@ -228,7 +355,7 @@ kiln_status kiln_pipeline_run(kiln_pipeline *p, const char *const *texts, const 
         types = calloc((size_t)(nb * S), sizeof(int64_t));
         if (!ids || !mask || !types) goto oom;
         for (int64_t r = 0; r < nb; r++) {
-            const kiln_encoding *e = &enc[order[b0 + (size_t)r].index];
+            const kiln_encoding *e = &f.enc[order[b0 + (size_t)r].index];
             for (int64_t s = 0; s < S; s++) {
                 bool real = (size_t)s < e->n;
                 ids[r * S + s] = real ? e->input_ids[s] : pad;
@@ -241,11 +368,12 @@ kiln_status kiln_pipeline_run(kiln_pipeline *p, const char *const *texts, const 
             {.name = "attention_mask", .dtype = KILN_I64, .rank = 2, .shape = {nb, S}, .data = mask},
             {.name = "token_type_ids", .dtype = KILN_I64, .rank = 2, .shape = {nb, S}, .data = types},
         };
-        kiln_tensor out = {.name = p->task == PL_TASK_FEATURE_EXTRACTION ? "last_hidden_state" : "logits"};
-        if ((st = kiln_run(p->ctx, in, p->has_token_types ? 3 : 2, &out, 1))) goto done;
-        const float *y = out.data;
+        kiln_tensor out[2] = {{.name = qa ? "start_logits" : p->task == PL_TASK_FEATURE_EXTRACTION ? "last_hidden_state" : "logits"},
+                              {.name = "end_logits"}};
+        if ((st = kiln_run(p->ctx, in, p->has_token_types ? 3 : 2, out, qa ? 2 : 1))) goto done;
+        const float *y = out[0].data;
+        int64_t dim = out[0].rank > 2 ? out[0].shape[2] : out[0].shape[1];
         if (p->task == PL_TASK_FEATURE_EXTRACTION && p->o.pooled) {
-            int64_t dim = out.shape[2];
             const rt_head *h = &p->prog->head;
             free(pooled);
             pooled = malloc((size_t)(nb * dim) * sizeof(float));
@@ -255,30 +383,41 @@ kiln_status kiln_pipeline_run(kiln_pipeline *p, const char *const *texts, const 
                 goto done;
         }
         for (int64_t r = 0; r < nb; r++) {
-            size_t idx = order[b0 + (size_t)r].index;
-            pl_json j = {0};
-            if (p->task == PL_TASK_TEXT_CLASSIFICATION) {
-                pl_text_classification_row(p, y + r * out.shape[1], &j);
-            } else if (p->task == PL_TASK_TOKEN_CLASSIFICATION) {
-                if ((st = pl_token_classification_row(p, y + r * S * out.shape[2], texts[idx], &enc[idx], &j))) {
-                    free(j.s);
-                    goto done;
-                }
-            } else if (p->task == PL_TASK_FILL_MASK) {
-                if ((st = pl_fill_mask_row(p, y + r * S * out.shape[2], out.shape[2], &enc[idx], &j))) {
-                    free(j.s);
-                    goto done;
-                }
-            } else if (p->o.pooled) {
-                pl_feature_extraction_row(p, pooled + r * out.shape[2], 1, out.shape[2], &j);
-            } else {
-                pl_feature_extraction_row(p, y + r * S * out.shape[2], (int64_t)enc[idx].n, out.shape[2], &j);
+            size_t fi = order[b0 + (size_t)r].index, idx = f.sample[fi];
+            if (qa) {   // kept until every window of the input has run
+                size_t nt = f.enc[fi].n;
+                f.start[fi] = malloc(sizeof(float) * (nt + 1));
+                f.end[fi] = malloc(sizeof(float) * (nt + 1));
+                if (!f.start[fi] || !f.end[fi]) goto oom;
+                memcpy(f.start[fi], y + r * S, sizeof(float) * nt);
+                memcpy(f.end[fi], (const float *)out[1].data + r * S, sizeof(float) * nt);
+                continue;
             }
-            if (j.oom) {
+            pl_json j = {0};
+            const float *row = p->task == PL_TASK_TEXT_CLASSIFICATION ? y + r * dim
+                               : pooled                              ? pooled + r * dim
+                                                                     : y + r * S * dim;
+            if ((st = task_row(p, texts[idx], &f.enc[fi], row, dim, &j)) || j.oom) {
                 free(j.s);
+                if (st) goto done;
                 goto oom;
             }
             rows[idx] = j.s;
+        }
+    }
+    if (qa) {   // each input's windows, in the tokenizer's order
+        win = calloc(f.n + 1, sizeof(*win));
+        if (!win) goto oom;
+        for (size_t i = 0, fi = 0; i < n; i++) {
+            size_t nw = 0;
+            for (; fi < f.n && f.sample[fi] == i; fi++) win[nw++] = (pl_qa_window){&f.enc[fi], f.start[fi], f.end[fi]};
+            pl_json j = {0};
+            if ((st = pl_question_answering_row(p, pairs[i], win, nw, &j)) || j.oom) {
+                free(j.s);
+                if (st) goto done;
+                goto oom;
+            }
+            rows[i] = j.s;
         }
     }
     pl_json_raw(&all, "[");
@@ -294,15 +433,15 @@ kiln_status kiln_pipeline_run(kiln_pipeline *p, const char *const *texts, const 
 oom:
     st = kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_pipeline_run: out of memory");
 done:
-    for (size_t i = 0; i < n && enc; i++) kiln_encoding_free(&enc[i]);
+    features_free(&f);
     for (size_t i = 0; i < n && rows; i++) free(rows[i]);
-    free(enc);
     free(order);
     free(rows);
     free(ids);
     free(mask);
     free(types);
     free(pooled);
+    free(win);
     free(all.s);
     return st;
 }

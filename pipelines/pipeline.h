@@ -12,6 +12,7 @@ typedef enum pl_task {
     PL_TASK_FEATURE_EXTRACTION,
     PL_TASK_FILL_MASK,
     PL_TASK_TOKEN_CLASSIFICATION,
+    PL_TASK_QUESTION_ANSWERING,
 } pl_task;
 
 // text-classification's score function (Transformers' ClassificationFunction)
@@ -26,6 +27,9 @@ typedef struct pl_json {
 void pl_json_raw(pl_json *j, const char *text);
 void pl_json_str(pl_json *j, const char *text);   // quoted and escaped
 void pl_json_num(pl_json *j, double v);           // %.9g (null for non-finite)
+
+// Characters (code points) in text[0..byte): Transformers' offsets index a Python str.
+int64_t pl_char_index(const char *text, int64_t byte);
 
 struct kiln_pipeline {
     pl_task task;
@@ -64,5 +68,14 @@ kiln_status pl_fill_mask_row(const kiln_pipeline *p, const float *logits, int64_
 // token-classification (aggregation none): one input's entities from its logits [tokens, labels].
 kiln_status pl_token_classification_row(const kiln_pipeline *p, const float *logits, const char *text, const kiln_encoding *e,
                                         pl_json *j);
+
+// question-answering: one window of a (question, context) pair and its logits [encoding->n].
+typedef struct pl_qa_window {
+    const kiln_encoding *encoding;
+    const float *start_logits, *end_logits;
+} pl_qa_window;
+// One input's answers from all its windows (in order), as a dict or a list of dicts.
+kiln_status pl_question_answering_row(const kiln_pipeline *p, const char *context, const pl_qa_window *win, size_t n_win,
+                                      pl_json *j);
 
 #endif  // KILN_PL_PIPELINE_H

@@ -15,14 +15,7 @@
 
 #include <math.h>
 
-// Characters (code points) in text[0..byte): Transformers' offsets index a Python str.
-static int64_t char_index(const char *text, int64_t byte) {
-    int64_t n = 0;
-    for (int64_t i = 0; i < byte && text[i]; i++) n += ((unsigned char)text[i] & 0xC0) != 0x80;
-    return n;
-}
-
-static int64_t utf8_chars(const char *s) { return char_index(s, (int64_t)strlen(s)); }
+static int64_t utf8_chars(const char *s) { return pl_char_index(s, (int64_t)strlen(s)); }
 
 static bool ignored(const kiln_pipeline *p, const char *label) {
     if (!p->o.ignore_labels) return strcmp(label, "O") == 0;
@@ -174,8 +167,8 @@ kiln_status pl_token_classification_row(const kiln_pipeline *p, const float *log
         en->label = argmax(sc, L);
         en->score = sc[en->label];
         en->index = t;
-        en->start = char_index(text, e->offsets[t][0]);
-        en->end = char_index(text, e->offsets[t][1]);
+        en->start = pl_char_index(text, e->offsets[t][0]);
+        en->end = pl_char_index(text, e->offsets[t][1]);
         size_t nb = (size_t)(e->offsets[t][1] - e->offsets[t][0]);
         char *ref = malloc(nb + 1);
         const char *token = kiln_tokenizer_id_to_token(p->tok, e->input_ids[t]);

@@ -1,5 +1,6 @@
 /* test_pipelines.c — kiln_pipeline_* against transformers.pipeline(): every case of
- * tests/fixtures/pipelines/expected.json (made by tests/reference/make_pipeline_fixtures.py) runs
+ * tests/fixtures/pipelines/expected.json (made by tests/reference/make_pipeline_fixtures.py) and
+ * qa_expected.json (make_qa_fixtures.py, on Transformers 4.57: 5 has no question-answering) runs
  * at batch sizes 8, 2 and 1 (results must not depend on how inputs are grouped); the JSON must
  * have the same shape, identical strings (labels) and numbers within 1e-4. Then the errors.
  */
@@ -77,6 +78,12 @@ static void run_case(const cJSON *c, int64_t batch_size) {
         po.targets = targets;
         po.n_targets = (size_t)cJSON_GetArraySize(tg);
     }
+    const cJSON *v;
+    if ((v = cJSON_GetObjectItem(args, "max_answer_len"))) po.max_answer_len = v->valueint;
+    if ((v = cJSON_GetObjectItem(args, "max_seq_len"))) po.max_seq_len = v->valueint;
+    if ((v = cJSON_GetObjectItem(args, "doc_stride"))) po.doc_stride = v->valueint;
+    if ((v = cJSON_GetObjectItem(args, "handle_impossible_answer"))) po.handle_impossible_answer = cJSON_IsTrue(v);
+    if ((v = cJSON_GetObjectItem(args, "align_to_words"))) po.align_to_words = cJSON_IsTrue(v);
     const cJSON *ig = cJSON_GetObjectItem(args, "ignore_labels");
     const char *ignore[16];
     for (int i = 0; i < cJSON_GetArraySize(ig) && i < 16; i++) ignore[i] = cJSON_GetArrayItem(ig, i)->valuestring;
@@ -92,6 +99,10 @@ static void run_case(const cJSON *c, int64_t batch_size) {
         if (cJSON_IsString(in)) {
             texts[i] = in->valuestring;
             pairs[i] = NULL;
+        } else if (cJSON_GetObjectItem(in, "question")) {
+            texts[i] = cJSON_GetObjectItem(in, "question")->valuestring;
+            pairs[i] = cJSON_GetObjectItem(in, "context")->valuestring;
+            has_pairs = true;
         } else {
             texts[i] = cJSON_GetObjectItem(in, "text")->valuestring;
             pairs[i] = cJSON_GetObjectItem(in, "text_pair")->valuestring;
@@ -149,9 +160,10 @@ static void test_errors(void) {
     }
 }
 
-int main(void) {
+// Runs every case of one expected file at batch sizes 8, 2 and 1; returns the number of cases.
+static int run_file(const char *name) {
     char path[512];
-    snprintf(path, sizeof(path), "%s/pipelines/expected.json", KILN_FIXTURES);
+    snprintf(path, sizeof(path), "%s/pipelines/%s", KILN_FIXTURES, name);
     char *text = slurp(path);
     CHECK_MSG(text != NULL, "cannot read %s", path);
     cJSON *root = text ? cJSON_Parse(text) : NULL;
@@ -164,9 +176,55 @@ int main(void) {
         run_case(c, 1);
         n_cases++;
     }
-    CHECK(n_cases >= 11);
-    test_errors();
     cJSON_Delete(root);
     free(text);
+    return n_cases;
+}
+
+static void test_question_answering_errors(void) {
+    char dir[512];
+    kiln_pipeline *p = NULL;
+    snprintf(dir, sizeof(dir), "%s/pipelines/fe-bert", KILN_FIXTURES);
+    CHECK_FAILS(kiln_pipeline_open("question-answering", dir, NULL, &p), KILN_ERR_INVALID_ARG, "no question-answering head");
+    snprintf(dir, sizeof(dir), "%s/pipelines/qa-bert", KILN_FIXTURES);
+    kiln_pipeline_options po = kiln_pipeline_options_default();
+    po.max_answer_len = 0;
+    CHECK_FAILS(kiln_pipeline_open("question-answering", dir, &po, &p), KILN_ERR_INVALID_ARG, "max_answer_len");
+    po = kiln_pipeline_options_default();
+    po.max_seq_len = 16;
+    po.doc_stride = 20;
+    CHECK_OK(kiln_pipeline_open("question-answering", dir, &po, &p));
+    const char *q[1] = {"Where?"}, *c[1] = {"In Berlin, where the project started."}, *empty[1] = {""};
+    char *json = NULL;
+    if (p) {
+        CHECK_FAILS(kiln_pipeline_run(p, q, c, 1, &json), KILN_ERR_INVALID_ARG, "doc_stride 20 is larger than max_seq_len 16");
+        kiln_pipeline_free(p);
+    }
+    po.doc_stride = -1;
+    po.max_seq_len = 4096;   // more than the program's 512 positions
+    CHECK_OK(kiln_pipeline_open("question-answering", dir, &po, &p));
+    if (p) {
+        CHECK_FAILS(kiln_pipeline_run(p, q, c, 1, &json), KILN_ERR_INVALID_ARG, "longer than the program's max_seq");
+        kiln_pipeline_free(p);
+    }
+    CHECK_OK(kiln_pipeline_open("question-answering", dir, NULL, &p));
+    if (p) {
+        CHECK_FAILS(kiln_pipeline_run(p, q, NULL, 1, &json), KILN_ERR_INVALID_ARG, "non-empty question and context");
+        CHECK_FAILS(kiln_pipeline_run(p, q, empty, 1, &json), KILN_ERR_INVALID_ARG, "non-empty question and context");
+        // a question too long to leave room for the context: the tokenizer refuses, as Transformers raises
+        char long_q[4000] = "";
+        for (int i = 0; i < 600; i++) strcat(long_q, "why ");
+        const char *lq[1] = {long_q};
+        CHECK(kiln_pipeline_run(p, lq, c, 1, &json) == KILN_ERR_INVALID_ARG);
+        CHECK(json == NULL);
+        kiln_pipeline_free(p);
+    }
+}
+
+int main(void) {
+    CHECK(run_file("expected.json") >= 11);
+    CHECK(run_file("qa_expected.json") >= 7);
+    test_errors();
+    test_question_answering_errors();
     return test_summary();
 }
