@@ -12,7 +12,10 @@ Writes OUT_DIR/reference.safetensors:
                                                                modules.json = Transformer, Pooling(mean), Normalize)
   cosine                                      f32 [5, 5]      (sentence_embedding @ sentence_embedding.T)
 and OUT_DIR/sentences.json.
-When sentence-transformers is installed, its encode() is checked against sentence_embedding.
+When sentence-transformers is installed, its encode() is checked against sentence_embedding, and
+its embeddings of 20 more varied sentences (ST_SENTENCES, batch 4, as sentence-transformers groups
+them) are written to OUT_DIR/st_encode.safetensors ("embedding" f32 [20, 384]) with
+OUT_DIR/st_sentences.json.
 """
 import json
 import os
@@ -37,6 +40,29 @@ SENTENCES = [
     "The girl is carrying a baby.",
     "A man is riding a horse.",
     "Stock markets fell sharply today.",
+]
+
+ST_SENTENCES = [
+    "The cat sits outside.",
+    "A man is playing guitar.",
+    "The new movie is awesome!",
+    "I love pasta, especially with a lot of cheese and fresh basil from the garden.",
+    "Kiln compiles transformer checkpoints into native code that runs without Python.",
+    "Where is the nearest train station?",
+    "Stock markets fell sharply today after the central bank raised interest rates again.",
+    "A woman is slicing an onion.",
+    "Two dogs are running through a field of snow.",
+    "Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e na\u00efve r\u00e9sum\u00e9.",
+    "\u6771\u4eac\u306f\u65e5\u672c\u306e\u9996\u90fd\u3067\u3059\u3002",
+    "Emoji are words too \U0001F600\U0001F44D",
+    "hello",
+    "A",
+    "The quick brown fox jumps over the lazy dog; the dog does not care.",
+    "How do I reset my password if I no longer have access to my email account?",
+    "Berlin is the capital of Germany.",
+    "The GPU was not available, so the benchmark ran on two CPU cores.",
+    "She sells sea shells by the sea shore.",
+    "   Leading and trailing spaces   ",
 ]
 
 
@@ -106,6 +132,16 @@ def main():
     diff = float((ref - emb).abs().max())
     print(f"sentence-transformers {__import__('sentence_transformers').__version__} encode(): max|diff| {diff:.3g}")
     assert diff < 1e-5, diff
+    st_emb = torch.as_tensor(st.encode(ST_SENTENCES, convert_to_numpy=True, batch_size=4))
+    save_file({"embedding": st_emb.float().contiguous()}, os.path.join(out_dir, "st_encode.safetensors"),
+              metadata={"model": "sentence-transformers/all-MiniLM-L6-v2",
+                        "sentence_transformers": __import__("sentence_transformers").__version__})
+    with open(os.path.join(out_dir, "st_sentences.json"), "w") as f:
+        json.dump(ST_SENTENCES, f, indent=1)
+        f.write("\n")
+    for f in ("st_encode.safetensors", "st_sentences.json"):
+        os.chmod(os.path.join(out_dir, f), 0o644)
+    print(f"st_encode.safetensors: {list(st_emb.shape)}")
     return 0
 
 
