@@ -38,10 +38,14 @@ test-asan: asan model
 
 test: test-default test-asan
 
+# The main job: a small semantic search over a handful of sentences with the real MiniLM.
+SEARCH_QUERY = How do I run a language model on my laptop without Python?
+SEARCH_CORPUS = "A man is eating food." "A man is riding a horse." "The girl is carrying a baby." \
+  "Stock markets fell sharply today." "Compile the checkpoint to native code and run it from C." \
+  "Quantized weights let a small LLM fit in a laptop's memory." "Berlin is the capital of Germany." \
+  "Python is slow for tight loops."
 run: build model
-	@./$(BUILD)/kiln similarity --model $(patsubst $(CURDIR)/%,%,$(MODEL_DIR)) \
-	  "A man is eating food." "A man is eating a piece of bread." \
-	  "The girl is carrying a baby." "A man is riding a horse." "Stock markets fell sharply today."
+	@./$(BUILD)/kiln similarity --model $(patsubst $(CURDIR)/%,%,$(MODEL_DIR)) --query "$(SEARCH_QUERY)" $(SEARCH_CORPUS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -734,6 +734,14 @@ void kiln_pipeline_free(kiln_pipeline *pipeline);
 kiln_status kiln_pipeline_run(kiln_pipeline *pipeline, const char *const *texts, const char *const *pairs, size_t n,
                               char **json_out);
 
+// feature-extraction: the pooled sentence vectors of texts[0..n) as floats, out[i * dim + k] with
+// dim = kiln_pipeline_embedding_dim() (what pooled = true prints as JSON; modules.json's pooling
+// and normalization). Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument, not a
+// feature-extraction pipeline, a text longer than max_seq); kiln_run's statuses.
+kiln_status kiln_pipeline_embed(kiln_pipeline *pipeline, const char *const *texts, size_t n, float *out);
+// The hidden size of a feature-extraction pipeline's vectors (0 for other pipelines or NULL).
+size_t kiln_pipeline_embedding_dim(const kiln_pipeline *pipeline);
+
 #ifdef __cplusplus
 }
 #endif

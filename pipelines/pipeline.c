@@ -314,9 +314,9 @@ static kiln_status task_row(const kiln_pipeline *p, const char *text, const kiln
     return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_run: no single-feature row for this task");
 }
 
-kiln_status kiln_pipeline_run(kiln_pipeline *p, const char *const *texts, const char *const *pairs, size_t n, char **json_out) {
-    if (!p || (!texts && n) || !json_out) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_run: NULL argument");
-    *json_out = NULL;
+// The driver: JSON for kiln_pipeline_run, or (emb_out, feature-extraction) pooled vectors as floats.
+static kiln_status run(kiln_pipeline *p, const char *const *texts, const char *const *pairs, size_t n, char **json_out,
+                       float *emb_out) {
     for (size_t i = 0; i < n; i++)
         if (!texts[i]) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_run: text %zu is NULL", i);
     bool qa = p->task == PL_TASK_QUESTION_ANSWERING;
@@ -393,6 +393,10 @@ kiln_status kiln_pipeline_run(kiln_pipeline *p, const char *const *texts, const 
                 memcpy(f.end[fi], (const float *)out[1].data + r * S, sizeof(float) * nt);
                 continue;
             }
+            if (emb_out) {
+                memcpy(emb_out + idx * (size_t)dim, pooled + r * dim, sizeof(float) * (size_t)dim);
+                continue;
+            }
             pl_json j = {0};
             const float *row = p->task == PL_TASK_TEXT_CLASSIFICATION ? y + r * dim
                                : pooled                              ? pooled + r * dim
@@ -420,6 +424,7 @@ kiln_status kiln_pipeline_run(kiln_pipeline *p, const char *const *texts, const 
             rows[i] = j.s;
         }
     }
+    if (emb_out) goto done;
     pl_json_raw(&all, "[");
     for (size_t i = 0; i < n; i++) {
         if (i) pl_json_raw(&all, ", ");
@@ -443,5 +448,29 @@ done:
     free(pooled);
     free(win);
     free(all.s);
+    return st;
+}
+
+kiln_status kiln_pipeline_run(kiln_pipeline *p, const char *const *texts, const char *const *pairs, size_t n, char **json_out) {
+    if (!p || (!texts && n) || !json_out) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_run: NULL argument");
+    *json_out = NULL;
+    return run(p, texts, pairs, n, json_out, NULL);
+}
+
+size_t kiln_pipeline_embedding_dim(const kiln_pipeline *p) {
+    kiln_tensor desc;
+    for (size_t i = 0; p && kiln_program_output(p->prog, i, &desc) == KILN_OK; i++)
+        if (strcmp(desc.name, "last_hidden_state") == 0 && desc.rank == 3) return (size_t)desc.shape[2];
+    return 0;
+}
+
+kiln_status kiln_pipeline_embed(kiln_pipeline *p, const char *const *texts, size_t n, float *out) {
+    if (!p || (!texts && n) || (!out && n)) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_embed: NULL argument");
+    if (p->task != PL_TASK_FEATURE_EXTRACTION)
+        return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_embed: the pipeline is not feature-extraction");
+    bool pooled = p->o.pooled;
+    p->o.pooled = true;
+    kiln_status st = run(p, texts, NULL, n, NULL, out);
+    p->o.pooled = pooled;
     return st;
 }

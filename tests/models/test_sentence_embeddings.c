@@ -35,6 +35,15 @@ static void check_target(const char *dir, kiln_target target, int64_t batch, con
     }
     printf("%-6s batch %2lld: smallest cosine with sentence-transformers encode() over %d sentences: %.7f\n",
            target == KILN_TARGET_CPU ? "cpu" : "interp", (long long)batch, n, worst);
+    // kiln_pipeline_embed: the same vectors as floats
+    CHECK(kiln_pipeline_embedding_dim(p) == 384);
+    float *emb = malloc(sizeof(float) * 384 * (size_t)n);
+    CHECK_OK(kiln_pipeline_embed(p, texts, (size_t)n, emb));
+    for (int i = 0; emb && i < n; i++) {
+        double c = pl_cosine(emb + i * 384, want + i * 384, 384);
+        CHECK_MSG(c >= 0.99999, "kiln_pipeline_embed: sentence %d: cosine %.7f with sentence-transformers", i, c);
+    }
+    free(emb);
     cJSON_Delete(got);
     free(json);
     kiln_pipeline_free(p);
