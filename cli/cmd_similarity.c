@@ -79,7 +79,7 @@ int cli_cmd_similarity(int argc, char **argv) {
         rc = cli_fail("embed");
         goto done;
     }
-    printf("%s: %d sentences -> %zu-dim sentence embeddings\n\n", dir, m, dim);
+    printf("%s: %d sentences%s -> %zu-dim sentence embeddings\n\n", dir, n, query ? " and a query" : "", dim);
     if (query) {
         const float *q = emb + (size_t)n * dim;
         for (int i = 0; i < n; i++) rank[i] = (ranked){pl_cosine(q, emb + (size_t)i * dim, (int64_t)dim), i};
