@@ -659,8 +659,9 @@ kiln_status kiln_chat_template_apply(const kiln_program *program, const kiln_cha
  * (Transformers' nesting, with its batch dim of 1); pooled = true gives the sentence embedding
  * instead, pooled as the checkpoint's sentence-transformers modules.json says (mean by default).
  * Inputs are grouped by token length into batches of batch_size, each padded to its longest, so
- * results do not depend on the batch size. No truncation (as Transformers' default): a text longer
- * than the compiled max_seq is an error.
+ * results do not depend on the batch size. No truncation (as Transformers' default; token-
+ * classification alone truncates to the tokenizer's model_max_length, as its pipeline does): a
+ * text longer than the compiled max_seq is an error.
  * "fill-mask": per mask token the top_k (default 5) of the vocabulary (or of targets) as
  * {"score", "token", "token_str", "sequence"}: a list per input, a list of lists with several masks;
  * an input without the mask token is an error.

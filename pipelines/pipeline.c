@@ -1,7 +1,8 @@
-/* pipeline.c — kiln_pipeline_*: the driver every encoder task shares. Tokenizes each input (no
- * padding, no truncation, as Transformers' pipelines do by default), sorts inputs by token count
- * and runs them batch_size at a time, each batch right-padded to its longest, then writes each
- * input's result in input order through its task's postprocess.
+/* pipeline.c — kiln_pipeline_*: the driver every encoder task shares. Tokenizes each input as
+ * Transformers' pipeline does (no padding; no truncation, but for token-classification's
+ * model_max_length and question-answering's windows), sorts the encodings by token count and runs
+ * them batch_size at a time, each batch right-padded to its longest, then writes each input's
+ * result in input order through its task's postprocess.
  */
 #include "kiln.h"
 #include "pipelines/pipeline.h"
@@ -282,9 +283,23 @@ static kiln_status plain_features(const kiln_pipeline *p, const char *const *tex
     f->enc = calloc(n + 1, sizeof(*f->enc));
     f->sample = calloc(n + 1, sizeof(*f->sample));
     if (!f->enc || !f->sample) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_pipeline_run: out of memory");
+    // token-classification truncates to model_max_length (Transformers' preprocess does); the
+    // other tasks do not truncate by default
+    bool truncate = p->task == PL_TASK_TOKEN_CLASSIFICATION && kiln_tokenizer_model_max_length(p->tok) > 0;
+    kiln_encode_options eo = kiln_encode_options_default();
+    eo.truncation = KILN_TRUNCATION_LONGEST_FIRST;
     for (size_t i = 0; i < n; i++) {
-        kiln_status st = kiln_tokenizer_encode(p->tok, texts[i], pairs ? pairs[i] : NULL, &f->enc[i]);
-        if (st) return st;
+        kiln_status st;
+        if (truncate) {
+            kiln_batch_encoding b;
+            const char *pair = pairs ? pairs[i] : NULL;
+            if ((st = kiln_tokenizer_encode_batch(p->tok, &texts[i], pair ? &pair : NULL, 1, &eo, &b))) return st;
+            f->enc[i] = b.rows[0];
+            memset(&b.rows[0], 0, sizeof(b.rows[0]));
+            kiln_batch_encoding_free(&b);
+        } else if ((st = kiln_tokenizer_encode(p->tok, texts[i], pairs ? pairs[i] : NULL, &f->enc[i]))) {
+            return st;
+        }
         f->sample[i] = i;
         f->n = i + 1;
         bool has_mask = false;
