@@ -2,8 +2,8 @@
  * fixture: both prompts in one right-padded batch (padding marked by position -1), then 20 decode
  * steps of one token per sequence fed the recorded greedy tokens, with `past` growing; every real
  * position's logits within 1e-4 of the reference (each prompt run alone in Transformers). Then the
- * same with a last-token-logits program, and with the prompt fed in chunks. Run once per target
- * (no argument: the interpreter; "cpu": the LLVM backend), with the default pass pipeline.
+ * same with a last-token-logits program, and with the prompt fed in chunks (on two threads). Run
+ * once per target (no argument: the interpreter; "cpu": the LLVM backend), default pass pipeline.
  */
 #include "decoder_fixture.h"
 
@@ -66,7 +66,8 @@ static void check_fixture(const char *name, bool last_only, int64_t chunk) {
     co.logits = last_only ? KILN_LOGITS_LAST : KILN_LOGITS_ALL;
     if (m) CHECK_OK(kiln_compile(m, &co, &p));
     CHECK_MSG(!p || dec_backend_is_target(p), "%s: not compiled for the %s target", name, dec_target_name());
-    if (p) CHECK_OK(kiln_context_create(p, NULL, &u.ctx));
+    kiln_context_options two = {.n_threads = 2};   // the chunked runs split kernels over two threads
+    if (p) CHECK_OK(kiln_context_create(p, chunk < MAX_SEQ ? &two : NULL, &u.ctx));
     if (!u.ctx) goto done;
 
     // Prefill, `chunk` tokens of each prompt per run.
