@@ -1,6 +1,7 @@
 /* decoder_fixture.h — the decoder tests' shared pieces: the fixture list (tests/fixtures/decoders,
  * made by tests/reference/make_decoder_fixtures.py), loading a fixture's recorded prompts, logits
- * and greedy tokens, and comparing logits rows.
+ * and greedy tokens, comparing logits rows, and the target under test (each test runs once per
+ * target: no argument for the interpreter, "cpu" for the LLVM backend; tests/decoders/CMakeLists.txt).
  */
 #ifndef KILN_TEST_DECODER_FIXTURE_H
 #define KILN_TEST_DECODER_FIXTURE_H
@@ -11,6 +12,23 @@
 #define DEC_N_PROMPTS 2
 #define DEC_STEPS 20
 #define DEC_TOL 1e-4
+
+// The target under test: the interpreter, or with "cpu" as the test's argument the LLVM backend
+// (the same fixtures, the same tolerance, the full default pass pipeline).
+static kiln_target dec_target = KILN_TARGET_INTERP;
+
+static inline kiln_target dec_target_from_args(int argc, char **argv) {
+    dec_target = argc > 1 && strcmp(argv[1], "cpu") == 0 ? KILN_TARGET_CPU : KILN_TARGET_INTERP;
+    return dec_target;
+}
+
+static inline const char *dec_target_name(void) { return dec_target == KILN_TARGET_CPU ? "cpu" : "interp"; }
+
+// The program was compiled for the target under test (not, say, left to the interpreter).
+static inline bool dec_backend_is_target(const kiln_program *p) {
+    kiln_program_info info;
+    return p && kiln_program_get_info(p, &info) == KILN_OK && info.backend && strcmp(info.backend, dec_target_name()) == 0;
+}
 
 static const char *const dec_fixtures[] = {"gpt2", "llama", "qwen2", "llama-linear", "llama-dynamic", "llama-yarn"};
 

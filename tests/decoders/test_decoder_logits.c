@@ -2,7 +2,8 @@
  * fixture: both prompts in one right-padded batch (padding marked by position -1), then 20 decode
  * steps of one token per sequence fed the recorded greedy tokens, with `past` growing; every real
  * position's logits within 1e-4 of the reference (each prompt run alone in Transformers). Then the
- * same with a last-token-logits program, and with the prompt fed in chunks.
+ * same with a last-token-logits program, and with the prompt fed in chunks (on two threads). Run
+ * once per target (no argument: the interpreter; "cpu": the LLVM backend), default pass pipeline.
  */
 #include "decoder_fixture.h"
 
@@ -58,12 +59,15 @@ static void check_fixture(const char *name, bool last_only, int64_t chunk) {
     runner u = {.r = &r, .last_only = last_only};
     CHECK_OK(kiln_model_open(r.dir, NULL, &m));
     kiln_compile_options co = kiln_compile_options_default();
+    co.target = dec_target;
     co.max_batch = DEC_N_PROMPTS;
     co.max_context = MAX_CTX;
     co.max_seq = chunk;
     co.logits = last_only ? KILN_LOGITS_LAST : KILN_LOGITS_ALL;
     if (m) CHECK_OK(kiln_compile(m, &co, &p));
-    if (p) CHECK_OK(kiln_context_create(p, NULL, &u.ctx));
+    CHECK_MSG(!p || dec_backend_is_target(p), "%s: not compiled for the %s target", name, dec_target_name());
+    kiln_context_options two = {.n_threads = 2};   // the chunked runs split kernels over two threads
+    if (p) CHECK_OK(kiln_context_create(p, chunk < MAX_SEQ ? &two : NULL, &u.ctx));
     if (!u.ctx) goto done;
 
     // Prefill, `chunk` tokens of each prompt per run.
@@ -91,8 +95,8 @@ static void check_fixture(const char *name, bool last_only, int64_t chunk) {
             }
         }
     }
-    CHECK_MSG(worst <= DEC_TOL, "%s (%s, chunk %lld): prefill logits differ by %g", name, last_only ? "last" : "all",
-              (long long)chunk, worst);
+    CHECK_MSG(worst <= DEC_TOL, "%s (%s, %s, chunk %lld): prefill logits differ by %g", name, dec_target_name(),
+              last_only ? "last" : "all", (long long)chunk, worst);
     double worst_prefill = worst;
 
     // Decode: one greedy token per sequence per step.
@@ -107,10 +111,10 @@ static void check_fixture(const char *name, bool last_only, int64_t chunk) {
         for (int b = 0; b < DEC_N_PROMPTS; b++)
             worst = fmax(worst, dec_max_diff(row(&u, &logits, b, 0), (const float *)r.decode[b]->data + t * r.vocab, r.vocab));
     }
-    CHECK_MSG(worst <= DEC_TOL, "%s (%s, chunk %lld): decode logits differ by %g", name, last_only ? "last" : "all",
-              (long long)chunk, worst);
-    printf("%-14s logits %-4s chunk %2lld: max |kiln - transformers| prefill %.2e, %d decode steps %.2e\n", name,
-           last_only ? "last" : "all", (long long)chunk, worst_prefill, DEC_STEPS, worst);
+    CHECK_MSG(worst <= DEC_TOL, "%s (%s, %s, chunk %lld): decode logits differ by %g", name, dec_target_name(),
+              last_only ? "last" : "all", (long long)chunk, worst);
+    printf("%-6s %-14s logits %-4s chunk %2lld: max |kiln - transformers| prefill %.2e, %d decode steps %.2e\n",
+           dec_target_name(), name, last_only ? "last" : "all", (long long)chunk, worst_prefill, DEC_STEPS, worst);
 done:
     kiln_context_free(u.ctx);
     kiln_program_free(p);
@@ -118,7 +122,8 @@ done:
     dec_ref_free(&r);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    dec_target_from_args(argc, argv);
     for (size_t i = 0; i < KILN_ARRAY_SIZE(dec_fixtures); i++) {
         check_fixture(dec_fixtures[i], false, MAX_SEQ);
         check_fixture(dec_fixtures[i], true, MAX_SEQ);

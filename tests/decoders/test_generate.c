@@ -3,7 +3,8 @@
  * in one batch and must give the same 20 tokens, through kiln_generate and through the token loop
  * (kiln_decode + kiln_sampler). Then: one compiled program for 100 tokens and prompts of many
  * lengths, seeded sampling, stop strings, eos from generation_config.json, streaming, a full
- * context, generation defaults, and bad input.
+ * context, generation defaults, and bad input. Run once per target (no argument: the
+ * interpreter; "cpu": the LLVM backend).
  */
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,8 +34,10 @@ static bool open_setup(setup *s, const char *dir, int64_t batch, int64_t ctx, in
     memset(s, 0, sizeof(*s));
     CHECK_OK(kiln_model_open(dir, NULL, &s->m));
     kiln_compile_options co = kiln_compile_options_default();
+    co.target = dec_target;
     co.max_batch = batch, co.max_context = ctx, co.max_seq = max_seq, co.logits = logits;
     if (s->m) CHECK_OK(kiln_compile(s->m, &co, &s->p));
+    CHECK_MSG(!s->p || dec_backend_is_target(s->p), "%s: not compiled for the %s target", dir, dec_target_name());
     kiln_decoder_options o = kiln_decoder_options_default();
     o.tokenizer_path = has_tokenizer(dir) ? dir : NULL;
     if (s->p) CHECK_OK(kiln_decoder_create(s->p, &o, &s->d));
@@ -85,7 +88,7 @@ static void greedy_matches_transformers(const char *name, kiln_logits logits, in
         CHECK_OK(kiln_generate(s.d, ptrs, lens, DEC_N_PROMPTS, &o, g));
         for (int b = 0; b < DEC_N_PROMPTS; b++) {
             CHECK_MSG(g[b].n_tokens == DEC_STEPS && same_as_greedy(&r, b, &g[b], DEC_STEPS),
-                      "%s prompt %d: greedy tokens differ from model.generate()", name, b);
+                      "%s prompt %d (%s): greedy tokens differ from model.generate()", name, b, dec_target_name());
             CHECK(g[b].finish == KILN_FINISH_LENGTH);
             CHECK((g[b].text != NULL) == has_tokenizer(r.dir));
             kiln_generation_free(&g[b]);
@@ -433,6 +436,7 @@ static void bad_input_is_refused(void) {
     kiln_decoder *d = NULL;
     CHECK_OK(kiln_model_open(r.dir, NULL, &m));
     kiln_compile_options co = kiln_compile_options_default();
+    co.target = dec_target;
     co.max_context = 129;
     if (m) CHECK_FAILS(kiln_compile(m, &co, &p), KILN_ERR_INVALID_ARG, "max_context 129 exceeds");
     co.max_context = 16, co.max_seq = 17;
@@ -443,6 +447,7 @@ static void bad_input_is_refused(void) {
     m = NULL;
     CHECK_OK(kiln_model_open(r.dir, &oo, &m));
     co = kiln_compile_options_default();
+    co.target = dec_target;
     co.max_context = 16, co.max_batch = 1;
     if (m) CHECK_OK(kiln_compile(m, &co, &p));
     if (p) CHECK_FAILS(kiln_decoder_create(p, NULL, &d), KILN_ERR_INVALID_ARG, "not a causal LM");
@@ -452,7 +457,8 @@ static void bad_input_is_refused(void) {
     dec_ref_free(&r);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    dec_target_from_args(argc, argv);
     for (size_t i = 0; i < KILN_ARRAY_SIZE(dec_fixtures); i++) greedy_matches_transformers(dec_fixtures[i], KILN_LOGITS_LAST, 16);
     greedy_matches_transformers("llama", KILN_LOGITS_ALL, 4);
     greedy_matches_transformers("qwen2", KILN_LOGITS_ALL, 32);

@@ -3,6 +3,7 @@
  * it (q/k rows permuted, llama.cpp names), must give Transformers' logits for its weights as kiln
  * reads them (dequantized, un-permuted; tiny-llama-logits.safetensors) within 1e-4 — as a prefill
  * and token by token through the KV cache — and generate through kiln_decoder. Then bad files.
+ * Run once per target (no argument: the interpreter; "cpu": the LLVM backend).
  */
 #include <unistd.h>
 
@@ -24,8 +25,10 @@ static void logits_match(const fx_tensors *ref, const char *type) {
     CHECK_OK(kiln_model_open(path, NULL, &m));
     CHECK(m && strcmp(kiln_model_type(m), "llama") == 0 && strcmp(kiln_model_architecture(m), "LlamaForCausalLM") == 0);
     kiln_compile_options co = kiln_compile_options_default();
+    co.target = dec_target;
     co.max_batch = 1, co.max_context = 32, co.max_seq = 16;
     if (m) CHECK_OK(kiln_compile(m, &co, &p));
+    CHECK(!p || dec_backend_is_target(p));
     if (p) CHECK_OK(kiln_decoder_create(p, NULL, &d));
     if (!d) goto done;
     // all positions at once, through kiln_run
@@ -49,8 +52,9 @@ static void logits_match(const fx_tensors *ref, const char *type) {
         const float *l = kiln_decoder_logits(d, 0);
         steps = fmax(steps, l ? dec_max_diff(l, (const float *)want->data + i * vocab, vocab) : INFINITY);
     }
-    CHECK_MSG(prefill <= DEC_TOL && steps <= DEC_TOL, "%s: logits differ by %g (prefill), %g (steps)", type, prefill, steps);
-    printf("tiny-llama-%-5s max |kiln - transformers| prefill %.2e, token by token %.2e\n", type, prefill, steps);
+    CHECK_MSG(prefill <= DEC_TOL && steps <= DEC_TOL, "%s (%s): logits differ by %g (prefill), %g (steps)", type, dec_target_name(),
+              prefill, steps);
+    printf("%-6s tiny-llama-%-5s max |kiln - transformers| prefill %.2e, token by token %.2e\n", dec_target_name(), type, prefill, steps);
 done:
     kiln_decoder_free(d);
     kiln_program_free(p);
@@ -65,8 +69,10 @@ static void generates_from_gguf(void) {
     kiln_decoder *d = NULL;
     CHECK_OK(kiln_model_open(path, NULL, &m));
     kiln_compile_options co = kiln_compile_options_default();
+    co.target = dec_target;
     co.max_batch = 2, co.max_context = 64, co.max_seq = 8, co.logits = KILN_LOGITS_LAST;
     if (m) CHECK_OK(kiln_compile(m, &co, &p));
+    CHECK(!p || dec_backend_is_target(p));
     if (p) CHECK_OK(kiln_decoder_create(p, NULL, &d));
     if (d) {
         CHECK(kiln_decoder_is_eos(d, 2) && kiln_decoder_n_vocab(d) == 64);   // tokenizer.ggml.eos_token_id
@@ -119,7 +125,8 @@ static void bad_files_are_refused(void) {
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    dec_target_from_args(argc, argv);
     char path[512];
     snprintf(path, sizeof(path), "%s/gguf/tiny-llama-logits.safetensors", KILN_FIXTURES);
     fx_tensors ref;
