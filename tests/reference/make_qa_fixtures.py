@@ -31,6 +31,8 @@ assert transformers.__version__.startswith("4."), "needs transformers 4.x (see t
 transformers.logging.set_verbosity_error()
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from make_pipeline_fixtures import rounded  # noqa: E402  (the same 8-digit rounding)
 TOK = os.path.join(HERE, "..", "fixtures", "tokenizer", "bert-uncased")
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "fixtures", "pipelines")
 
@@ -54,18 +56,6 @@ CALLS = [
     dict(max_seq_len=32, doc_stride=8),                 # windows over every context
     dict(max_seq_len=40, doc_stride=16, top_k=3),
 ]
-
-
-def rounded(x):
-    if hasattr(x, "item") and not isinstance(x, (list, dict)):
-        x = x.item()
-    if isinstance(x, float):
-        return float("%.8g" % x)
-    if isinstance(x, list):
-        return [rounded(v) for v in x]
-    if isinstance(x, dict):
-        return {k: rounded(v) for k, v in x.items()}
-    return x
 
 
 def min_gap(out):
