@@ -68,7 +68,8 @@ struct rt_pool {
     // The current job: written by the caller while the pool is closed, read by workers inside.
     _Alignas(64) rt_range_fn fn;
     void *ctx;
-    int64_t n, chunk;
+    int64_t chunk;
+    atomic_int_fast64_t n;      // atomic only for the hint a worker reads before it enters
     // Sleeping.
     _Alignas(64) pthread_mutex_t mu;
     pthread_cond_t wake;        // workers wait here for a job or quit
@@ -90,7 +91,7 @@ static uint64_t now_ns(void) {
 }
 
 static void run_chunks(rt_pool *p) {
-    const int64_t n = p->n, chunk = p->chunk;
+    const int64_t n = atomic_load_explicit(&p->n, memory_order_relaxed), chunk = p->chunk;
     for (;;) {
         int64_t begin = atomic_fetch_add_explicit(&p->next, chunk, memory_order_relaxed);
         if (begin >= n) return;
@@ -143,7 +144,11 @@ static void *worker_main(void *arg) {
     for (;;) {
         uint64_t s = wait_for_job(p, seen);
         if (atomic_load_explicit(&p->quit, memory_order_relaxed)) break;
-        if (try_enter(p, s)) {
+        // Enter only if chunks are left: a worker woken late for a job the caller has finished
+        // would only make the caller wait for it to leave. The loads come after the acquire of
+        // s, so they see this job's values or a later job's (then s is stale and try_enter fails).
+        if (atomic_load_explicit(&p->next, memory_order_relaxed) < atomic_load_explicit(&p->n, memory_order_relaxed) &&
+            try_enter(p, s)) {
             run_chunks(p);
             // Leave. seq_cst, paired with the caller's caller_sleeping store and state load; a
             // release for what fn wrote.
@@ -167,6 +172,7 @@ rt_pool *rt_pool_create(int n_threads) {
     memset(p, 0, sizeof(*p));
     atomic_init(&p->state, 0);
     atomic_init(&p->next, 0);
+    atomic_init(&p->n, 0);
     atomic_init(&p->n_sleeping, 0);
     atomic_init(&p->caller_sleeping, false);
     atomic_init(&p->quit, false);
@@ -253,7 +259,7 @@ void rt_parallel_for(rt_pool *p, int64_t n, int64_t grain, rt_range_fn fn, void 
     // Closed and k = 0: no worker reads the job's fields until the publishing store below.
     p->fn = fn;
     p->ctx = ctx;
-    p->n = n;
+    atomic_store_explicit(&p->n, n, memory_order_relaxed);
     p->chunk = KILN_MAX(grain, (n + 4 * p->n_threads - 1) / (4 * p->n_threads));
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
     // Publish: seq_cst, a release for the fields above, and paired with a sleeping worker's
