@@ -144,9 +144,10 @@ static void *worker_main(void *arg) {
     for (;;) {
         uint64_t s = wait_for_job(p, seen);
         if (atomic_load_explicit(&p->quit, memory_order_relaxed)) break;
-        // Enter only if chunks are left: a worker woken late for a job the caller has finished
-        // would only make the caller wait for it to leave. The loads come after the acquire of
-        // s, so they see this job's values or a later job's (then s is stale and try_enter fails).
+        // Enter only if chunks look left: a worker woken late for a job the caller has finished
+        // would only make the caller wait for it to leave. A hint, nothing more: the loads come
+        // after the acquire of s, so they see this job's values or a later one's (when s is
+        // stale anyway), and whatever chunks no worker takes, the caller runs.
         if (atomic_load_explicit(&p->next, memory_order_relaxed) < atomic_load_explicit(&p->n, memory_order_relaxed) &&
             try_enter(p, s)) {
             run_chunks(p);
