@@ -120,8 +120,12 @@ static kiln_status compile_graph(const kiln_model *m, const ir_graph *g, const k
         st = backend->compile(g, &ws, &head, program_out);
     }
     if (st != KILN_OK) api_gguf_buffers_free(wc.gguf_buffers);   // a failed compile hands the weights back
-    if (st == KILN_OK && m->dir && has_tokenizer(m->dir)) {
-        (*program_out)->tokenizer_dir = kiln_arena_strdup((*program_out)->arena, m->dir);
+    // The tokenizer travels as a path: the checkpoint directory, or the GGUF file whose metadata has one.
+    const char *tok_path = m->dir && has_tokenizer(m->dir)                        ? m->dir
+                           : m->gguf && fe_gguf_find(m->gguf, "tokenizer.ggml.model") ? fe_gguf_path(m->gguf)
+                                                                                      : NULL;
+    if (st == KILN_OK && tok_path) {
+        (*program_out)->tokenizer_dir = kiln_arena_strdup((*program_out)->arena, tok_path);
         if (!(*program_out)->tokenizer_dir) {
             kiln_program_free(*program_out);
             *program_out = NULL;

@@ -182,11 +182,8 @@ int cli_task_text_generation(int argc, char **argv) {
         goto done;
     }
     // --ids runs with the checkpoint's tokenizer when it has one (to print text too), else without.
-    dopts.tokenizer_path = ids_mode || m->gguf ? NULL : path;
-    if (m->gguf && !ids_mode) {
-        fprintf(stderr, "kiln run text-generation: %s: kiln does not read GGUF tokenizers yet; give token ids with --ids\n", path);
-        goto done;
-    }
+    // A GGUF file is its own tokenizer (its tokenizer.ggml.* metadata).
+    dopts.tokenizer_path = ids_mode ? NULL : path;
     if (kiln_decoder_create(prog, &dopts, &dec)) {
         cli_fail("decoder");
         goto done;

@@ -314,13 +314,19 @@ typedef struct kiln_tokenizer kiln_tokenizer;
 // (GPT-2 / RoBERTa, as tokenizer_config.json's tokenizer_class says); else vocab.txt (BERT).
 // tokenizer_config.json and special_tokens_map.json, when present, give the special tokens,
 // model_max_length, padding_side, truncation_side and clean_up_tokenization_spaces.
+// `path` may also be a GGUF file: its tokenizer.ggml.* metadata (tokenizer.ggml.model "gpt2",
+// byte-level BPE, pre-tokenized as llama.cpp does for tokenizer.ggml.pre) gives the tokenizer
+// that Transformers' AutoTokenizer.from_pretrained(..., gguf_file=...) gives, except that a
+// tokenizer.ggml.pre Transformers' converter lacks (SmolLM2's "smollm": digits split one by one)
+// is split as llama.cpp and the model's own tokenizer.json split it.
 // Models: WordPiece, BPE (byte-level, SentencePiece-style with byte_fallback), Unigram, WordLevel;
 // normalizers, pre-tokenizers, post-processors and decoders as HF's tokenizers has them (see
 // frontend/tokenizer/tokenizer.h for the list). Immutable once open: any number of threads may
 // use one tokenizer at the same time. Does not keep a pointer to `path`.
 // Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument); KILN_ERR_IO (no tokenizer files: the
 // message lists what was looked for); KILN_ERR_FORMAT (malformed file, naming file and field);
-// KILN_ERR_UNSUPPORTED (a component type kiln lacks, named); KILN_ERR_OUT_OF_MEMORY.
+// KILN_ERR_UNSUPPORTED (a component type kiln lacks, or a GGUF tokenizer.ggml.model or
+// tokenizer.ggml.pre kiln does not read, named); KILN_ERR_OUT_OF_MEMORY.
 kiln_status kiln_tokenizer_open(const char *path, kiln_tokenizer **tokenizer_out);
 void kiln_tokenizer_free(kiln_tokenizer *tokenizer);
 

@@ -216,7 +216,7 @@ struct kiln_program {
     int32_t n_objects;              //   the kernels' ELF object code (for saving), in backend_owner
     const void *objects[RT_MAX_OBJECTS];
     size_t object_sizes[RT_MAX_OBJECTS];
-    const char *tokenizer_dir;      // the checkpoint directory when it has tokenizer files
+    const char *tokenizer_dir;      // the checkpoint directory when it has tokenizer files, or the GGUF file
     int32_t n_arena_tensors;
     rt_arena_tensor *arena_tensors; // (n_arena_tensors)
     rt_compile_times times;

@@ -1,10 +1,11 @@
 /* tokenizer.c — opening and closing tokenizers and answering vocabulary questions. Picks the file
  * a checkpoint has (tokenizer.json before vocab.json + merges.txt before vocab.txt, as transformers
- * does), hands it to its loader, applies tokenizer_config.json, then builds what lookups need: the
+ * does; or a GGUF file's metadata), hands it to its loader, applies tokenizer_config.json, then builds what lookups need: the
  * id -> token table, the added-token tries and the special token ids.
  */
 #include "frontend/tokenizer/internal.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const default_names[FE_TOK_SPECIAL_COUNT] = {
@@ -167,9 +168,21 @@ kiln_status fe_tokenizer_open_file(const char *tokenizer_json_path, fe_tokenizer
     return open_json(tokenizer_json_path, NULL, out);
 }
 
+// A regular file that starts with GGUF's magic (a directory, or anything else, is not).
+static bool is_gguf_file(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    bool yes = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (f) fclose(f);
+    return yes;
+}
+
 kiln_status fe_tokenizer_open(const char *dir, fe_tokenizer **out) {
     if (out) *out = NULL;
     if (!dir || !out) return kiln_error(KILN_ERR_INVALID_ARG, "fe_tokenizer_open: NULL argument");
+    if (is_gguf_file(dir)) return fe_tokenizer_open_gguf(dir, out);
     char *json = kiln_path_join(dir, "tokenizer.json");
     char *vocab = kiln_path_join(dir, "vocab.txt");
     char *vjson = kiln_path_join(dir, "vocab.json");

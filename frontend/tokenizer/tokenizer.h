@@ -52,7 +52,7 @@ typedef enum fe_tok_special {
 
 // Opens the tokenizer of a checkpoint directory: dir/tokenizer.json when it exists, else
 // dir/vocab.json + dir/merges.txt (GPT-2 / RoBERTa byte-level BPE, as tokenizer_class says), else
-// dir/vocab.txt (BERT). tokenizer_config.json and special_tokens_map.json, when present, name the
+// dir/vocab.txt (BERT). `dir` may also be a GGUF file (fe_tokenizer_open_gguf). tokenizer_config.json and special_tokens_map.json, when present, name the
 // special tokens and give model_max_length, padding_side, truncation_side and
 // clean_up_tokenization_spaces. Does not keep a pointer to `dir`.
 // Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument); KILN_ERR_IO (none of those files: the
@@ -77,6 +77,16 @@ kiln_status fe_tokenizer_open_vocab(const char *vocab_txt_path, const char *conf
 // says so) configures it from the same files. config_path may be NULL. Statuses as fe_tokenizer_open.
 kiln_status fe_tokenizer_open_bpe_files(const char *vocab_json_path, const char *merges_txt_path,
                                         const char *config_path, fe_tokenizer **out);
+
+// Builds the tokenizer a GGUF file's tokenizer.ggml.* metadata describes (load_gguf.c):
+// tokenizer.ggml.model "gpt2" (byte-level BPE) with the pre-tokenizer tokenizer.ggml.pre names
+// (llama.cpp's names: default, gpt-2, llama-bpe, qwen2, smollm, ... ; absent means default).
+// Does not keep the file open. Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument); KILN_ERR_IO
+// (cannot open or map the file); KILN_ERR_FORMAT (not a valid GGUF, no tokenizer.ggml.model, a
+// tokenizer key missing or of the wrong type, merges missing or naming unknown tokens, a token
+// that is not UTF-8: the message names the file and the key); KILN_ERR_UNSUPPORTED (another
+// tokenizer.ggml.model, or a tokenizer.ggml.pre kiln does not know, named); KILN_ERR_OUT_OF_MEMORY.
+kiln_status fe_tokenizer_open_gguf(const char *gguf_path, fe_tokenizer **out);
 
 void fe_tokenizer_free(fe_tokenizer *t);   // NULL is fine
 

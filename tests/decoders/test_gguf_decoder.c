@@ -90,7 +90,8 @@ static void generates_from_gguf(void) {
         o.ignore_eos = true;
         kiln_generation g[2];
         CHECK_OK(kiln_generate(d, prompts, lens, 2, &o, g));
-        CHECK(g[0].n_tokens == 12 && g[1].n_tokens == 12 && g[0].text == NULL);
+        // the file's own tokenizer (tokenizer.ggml.*) decodes what was generated
+        CHECK(g[0].n_tokens == 12 && g[1].n_tokens == 12 && g[0].text != NULL);
         // each continuation equals the same prompt generated alone
         for (int k = 0; k < 2; k++) {
             kiln_generation one;
@@ -100,6 +101,30 @@ static void generates_from_gguf(void) {
         }
         kiln_generation_free(&g[0]);
         kiln_generation_free(&g[1]);
+        // text in: the chat rendered and tokenized by the GGUF's tokenizer, as the ids would be
+        kiln_tokenizer *tok = NULL;
+        CHECK_OK(kiln_tokenizer_open(path, &tok));
+        const char *chat = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n";
+        kiln_encode_options eo = kiln_encode_options_default();
+        eo.add_special_tokens = false;
+        kiln_batch_encoding be = {0};
+        if (tok) CHECK_OK(kiln_tokenizer_encode_batch(tok, &chat, NULL, 1, &eo, &be));
+        if (be.n_rows == 1) {
+            kiln_token ids[64];
+            size_t n = KILN_MIN(be.rows[0].n, 64);
+            for (size_t i = 0; i < n; i++) ids[i] = (kiln_token)be.rows[0].input_ids[i];
+            CHECK(n == 18 && ids[0] == 1 && ids[7] == 2 && ids[n - 1] == 31);   // <|im_start|> <|im_end|> "Ċ"
+            const kiln_token *pp = ids;
+            kiln_generation by_ids, by_text;
+            CHECK_OK(kiln_generate(d, &pp, &n, 1, &o, &by_ids));
+            CHECK_OK(kiln_generate_text(d, "hi", true, &o, &by_text));
+            CHECK(by_text.n_tokens == 12 && memcmp(by_text.tokens, by_ids.tokens, 12 * sizeof(kiln_token)) == 0);
+            CHECK(by_text.text && by_ids.text && strcmp(by_text.text, by_ids.text) == 0);
+            kiln_generation_free(&by_ids);
+            kiln_generation_free(&by_text);
+        }
+        kiln_batch_encoding_free(&be);
+        kiln_tokenizer_free(tok);
         CHECK(kiln_model_n_programs(m) == 1);
     }
     kiln_decoder_free(d);
