@@ -44,8 +44,14 @@ SEARCH_CORPUS = "A man is eating food." "A man is riding a horse." "The girl is 
   "Stock markets fell sharply today." "Compile the checkpoint to native code and run it from C." \
   "Quantized weights let a small LLM fit in a laptop's memory." "Berlin is the capital of Germany." \
   "Python is slow for tight loops."
+# Then a short generation from SmolLM2-135M-Instruct (Q4_1 GGUF), streamed as it comes.
+GEN_PROMPT = Explain in two sentences why a compiler can make a model faster.
 run: build model
 	@./$(BUILD)/kiln similarity --model $(patsubst $(CURDIR)/%,%,$(MODEL_DIR)) --query "$(SEARCH_QUERY)" $(SEARCH_CORPUS)
+	@printf '\n$$ kiln run text-generation --model %s --chat --target cpu "%s"\n' \
+	  "$(patsubst $(CURDIR)/%,%,$(SMOLLM2_GGUF))" "$(GEN_PROMPT)"
+	@./$(BUILD)/kiln run text-generation --model $(patsubst $(CURDIR)/%,%,$(SMOLLM2_GGUF)) --chat --target cpu \
+	  --max-new-tokens 64 "$(GEN_PROMPT)"
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
