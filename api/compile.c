@@ -8,6 +8,7 @@
 
 #include "codegen/interp/interp.h"
 #include "codegen/llvm/llvm.h"
+#include "frontend/tokenizer/tokenizer.h"
 #include "runtime/program_io.h"
 
 kiln_compile_options kiln_compile_options_default(void) {
@@ -72,7 +73,7 @@ static double now_s(void) {
 // Checkpoint directories that carry tokenizer files travel with their programs (saved programs
 // take text in on their own).
 static bool has_tokenizer(const char *dir) {
-    static const char *names[] = {"tokenizer.json", "vocab.txt"};
+    static const char *names[] = {"tokenizer.json", "vocab.txt", "vocab.json"};
     for (size_t i = 0; i < KILN_ARRAY_SIZE(names); i++) {
         char *p = kiln_path_join(dir, names[i]);
         FILE *f = p ? fopen(p, "rb") : NULL;
@@ -83,6 +84,39 @@ static bool has_tokenizer(const char *dir) {
         }
     }
     return false;
+}
+
+// Copies the checkpoint's tokenizer files into the program, so that it takes text in on its own
+// (kiln_program_tokenizer) wherever it is saved and copied.
+static kiln_status embed_tokenizer(kiln_program *p, const char *dir) {
+    int32_t n = 0;
+    while (fe_tok_file_names[n]) n++;
+    p->tokenizer_files = kiln_arena_alloc(p->arena, sizeof(rt_file) * (size_t)n);
+    if (!p->tokenizer_files) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_compile: out of memory");
+    for (int32_t i = 0; i < n; i++) {
+        char *path = kiln_path_join(dir, fe_tok_file_names[i]), *text = NULL;
+        size_t size = 0;
+        if (!path) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_compile: out of memory");
+        FILE *f = fopen(path, "rb");
+        kiln_status st = KILN_OK;
+        if (f) {
+            fclose(f);
+            st = kiln_read_file(path, &text, &size);
+        }
+        free(path);
+        if (st) return st;
+        if (!text) continue;
+        rt_file *out = &p->tokenizer_files[p->n_tokenizer_files];
+        void *data = kiln_arena_alloc(p->arena, size + 1);
+        out->name = fe_tok_file_names[i];
+        if (data) memcpy(data, text, size);
+        free(text);
+        if (!data) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_compile: out of memory");
+        out->data = data;
+        out->size = size;
+        p->n_tokenizer_files++;
+    }
+    return KILN_OK;
 }
 
 static kiln_status compile_graph(const kiln_model *m, const ir_graph *g, const kiln_compile_options *o, kiln_program **program_out) {
@@ -126,10 +160,13 @@ static kiln_status compile_graph(const kiln_model *m, const ir_graph *g, const k
                                                                                       : NULL;
     if (st == KILN_OK && tok_path) {
         (*program_out)->tokenizer_dir = kiln_arena_strdup((*program_out)->arena, tok_path);
-        if (!(*program_out)->tokenizer_dir) {
+        kiln_status est = !(*program_out)->tokenizer_dir ? kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_compile: out of memory")
+                          : tok_path == m->dir                ? embed_tokenizer(*program_out, m->dir)
+                                                              : KILN_OK;
+        if (est) {
             kiln_program_free(*program_out);
             *program_out = NULL;
-            return kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_compile: out of memory");
+            return est;
         }
     }
     if (st == KILN_OK) atomic_fetch_add(&((kiln_model *)m)->n_programs, 1);

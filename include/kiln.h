@@ -440,6 +440,13 @@ int64_t kiln_tokenizer_token_to_id(const kiln_tokenizer *tokenizer, const char *
 // The token string of an id (owned by the tokenizer), or NULL.
 const char *kiln_tokenizer_id_to_token(const kiln_tokenizer *tokenizer, int64_t id);
 
+// The tokenizer of a compiled or loaded program: its checkpoint's tokenizer files travel inside the
+// program (and inside kiln_program_save's files and AOT artifacts), so this works wherever the
+// program is; a GGUF checkpoint's tokenizer is read from the GGUF file the program was compiled
+// from. Free with kiln_tokenizer_free. Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument, a
+// program without a tokenizer); kiln_tokenizer_open's statuses.
+kiln_status kiln_program_tokenizer(const kiln_program *program, kiln_tokenizer **tokenizer_out);
+
 // The special tokens tokenizer_config.json / special_tokens_map.json name (unk_token, cls_token, ...).
 typedef enum kiln_special_token {
     KILN_TOKEN_UNK = 0,
@@ -686,8 +693,8 @@ typedef struct kiln_pipeline_options {
     kiln_target target;            // kiln_pipeline_open's compile target (default KILN_TARGET_INTERP)
     int n_threads;                 // threads for the kernels (default 1; 0 = one per core)
     int64_t batch_size;            // inputs per model run (default 8); the program's max_batch
-    // The tokenizer's checkpoint directory. kiln_pipeline_open: NULL (default) = `path`.
-    // kiln_pipeline_create: required.
+    // The tokenizer's checkpoint directory. NULL (default): the program's own tokenizer (its
+    // checkpoint's files travel inside it).
     const char *tokenizer_path;
     // text-classification: 0 (default) one {"label","score"} per input (Transformers' default);
     // -1 every label (top_k=None), sorted by score; k > 0 the best k, sorted.
@@ -729,7 +736,8 @@ kiln_pipeline_options kiln_pipeline_options_default(void);
 kiln_status kiln_pipeline_open(const char *task, const char *path, const kiln_pipeline_options *opts,
                                kiln_pipeline **pipeline_out);
 // The same from a compiled (or loaded) program, which must outlive the pipeline; the tokenizer is
-// opts->tokenizer_path's. Lives in libkiln_rt: what an AOT program needs to take text in.
+// the program's own (or opts->tokenizer_path's). Lives in libkiln_rt: what an AOT program needs to
+// take text in.
 kiln_status kiln_pipeline_create(const char *task, const kiln_program *program, const kiln_pipeline_options *opts,
                                  kiln_pipeline **pipeline_out);
 void kiln_pipeline_free(kiln_pipeline *pipeline);

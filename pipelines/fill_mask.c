@@ -8,40 +8,13 @@
 #include "kiln.h"
 #include "pipelines/pipeline.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
 
-// tokenizer_config.json's mask_token (a string or {"content": ...}), else [MASK] / <mask>.
-static int64_t find_mask_id(const kiln_pipeline *p, const char *tokenizer_path) {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/tokenizer_config.json", tokenizer_path);
-    int64_t id = -1;
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        char *text = NULL;
-        if (fseek(f, 0, SEEK_END) == 0) {
-            long n = ftell(f);
-            if (n > 0 && fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1))) {
-                size_t got = fread(text, 1, (size_t)n, f);
-                text[got] = 0;
-            }
-        }
-        fclose(f);
-        cJSON *root = text ? cJSON_Parse(text) : NULL;
-        const cJSON *m = cJSON_GetObjectItem(root, "mask_token");
-        if (cJSON_IsObject(m)) m = cJSON_GetObjectItem(m, "content");
-        if (cJSON_IsString(m)) id = kiln_tokenizer_token_to_id(p->tok, m->valuestring);
-        cJSON_Delete(root);
-        free(text);
-    }
-    if (id < 0) id = kiln_tokenizer_token_to_id(p->tok, "[MASK]");
-    if (id < 0) id = kiln_tokenizer_token_to_id(p->tok, "<mask>");
-    return id;
-}
-
-kiln_status pl_fill_mask_init(kiln_pipeline *p, const char *tokenizer_path, const char *const *targets, size_t n_targets) {
-    p->mask_id = find_mask_id(p, tokenizer_path);
-    if (p->mask_id < 0) return kiln_error(KILN_ERR_INVALID_ARG, "fill-mask: the tokenizer at %s has no mask token", tokenizer_path);
+kiln_status pl_fill_mask_init(kiln_pipeline *p, const char *const *targets, size_t n_targets) {
+    // tokenizer_config.json's mask_token, else [MASK] (the tokenizer resolves it)
+    p->mask_id = kiln_tokenizer_special_id(p->tok, KILN_TOKEN_MASK);
+    if (p->mask_id < 0) p->mask_id = kiln_tokenizer_token_to_id(p->tok, "<mask>");
+    if (p->mask_id < 0) return kiln_error(KILN_ERR_INVALID_ARG, "fill-mask: the tokenizer has no mask token");
     if (p->o.top_k < 0) return kiln_error(KILN_ERR_INVALID_ARG, "fill-mask: top_k %d < 0", p->o.top_k);
     if (!targets || !n_targets) return KILN_OK;
     p->target_ids = calloc(n_targets, sizeof(int64_t));

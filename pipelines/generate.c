@@ -83,8 +83,10 @@ kiln_status kiln_decoder_create(const kiln_program *program, const kiln_decoder_
     co.n_threads = o.n_threads;
     if ((st = kiln_context_create(program, &co, &d->ctx))) goto error;
     // NULL: the checkpoint's own tokenizer, when the program has one; "": none.
-    const char *tok_dir = o.tokenizer_path ? o.tokenizer_path : program->tokenizer_dir;
-    if (tok_dir && *tok_dir && (st = fe_tokenizer_open(tok_dir, &d->tok))) goto error;
+    if (o.tokenizer_path && *o.tokenizer_path && (st = fe_tokenizer_open(o.tokenizer_path, &d->tok))) goto error;
+    if (!o.tokenizer_path && (program->n_tokenizer_files || program->tokenizer_dir) &&
+        (st = fe_tokenizer_open_program(program, &d->tok)))
+        goto error;
     *out = d;
     return KILN_OK;
 error:

@@ -101,8 +101,8 @@ kiln_status kiln_pipeline_create(const char *task, const kiln_program *program, 
     kiln_status st = parse_task(task, &t);
     if (st) return st;
     kiln_pipeline_options o = opts ? *opts : kiln_pipeline_options_default();
-    if (!o.tokenizer_path || !*o.tokenizer_path)
-        return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_create: %s needs a tokenizer (tokenizer_path)", task);
+    if ((!o.tokenizer_path || !*o.tokenizer_path) && !program->n_tokenizer_files && !program->tokenizer_dir)
+        return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_create: %s needs a tokenizer (tokenizer_path): the program has none", task);
     if (o.batch_size < 1) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_pipeline_create: batch_size %lld < 1", (long long)o.batch_size);
     kiln_pipeline *p = calloc(1, sizeof(*p));
     if (!p) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_pipeline_create: out of memory");
@@ -173,8 +173,9 @@ kiln_status kiln_pipeline_create(const char *task, const kiln_program *program, 
     }
     kiln_context_options xo = kiln_context_options_default();
     xo.n_threads = o.n_threads;
-    if ((st = kiln_tokenizer_open(o.tokenizer_path, &p->tok)) || (st = kiln_context_create(program, &xo, &p->ctx))) goto fail;
-    if (t == PL_TASK_FILL_MASK && (st = pl_fill_mask_init(p, o.tokenizer_path, o.targets, o.n_targets))) goto fail;
+    st = o.tokenizer_path && *o.tokenizer_path ? kiln_tokenizer_open(o.tokenizer_path, &p->tok) : kiln_program_tokenizer(program, &p->tok);
+    if (st || (st = kiln_context_create(program, &xo, &p->ctx))) goto fail;
+    if (t == PL_TASK_FILL_MASK && (st = pl_fill_mask_init(p, o.targets, o.n_targets))) goto fail;
     *out = p;
     return KILN_OK;
 oom:

@@ -61,7 +61,7 @@ void pl_text_classification_row(const kiln_pipeline *p, const float *logits, pl_
 void pl_feature_extraction_row(const kiln_pipeline *p, const float *hidden, int64_t n_tokens, int64_t dim, pl_json *j);
 
 // fill-mask: finds the mask token (tokenizer_config.json's mask_token) and the targets' ids.
-kiln_status pl_fill_mask_init(kiln_pipeline *p, const char *tokenizer_path, const char *const *targets, size_t n_targets);
+kiln_status pl_fill_mask_init(kiln_pipeline *p, const char *const *targets, size_t n_targets);
 // One input's result from its logits [tokens, vocab] and its encoding.
 kiln_status pl_fill_mask_row(const kiln_pipeline *p, const float *logits, int64_t vocab, const kiln_encoding *e, pl_json *j);
 

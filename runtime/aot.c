@@ -207,7 +207,7 @@ static void usage(const char *argv0, const kiln_program *p) {
             "  INPUT is text%s, or with --ids token ids separated by spaces or commas.\n"
             "  --threads N: kernel threads (default $KILN_NUM_THREADS, else one per core).\n",
             argv0, p->head.architecture ? p->head.architecture : "the model", p->head.model_type ? p->head.model_type : "?",
-            p->target_cpu ? p->target_cpu : "?", p->tokenizer_dir ? " (tokenized as the checkpoint's tokenizer does)" : " (needs a tokenizer: this program has none)");
+            p->target_cpu ? p->target_cpu : "?", p->tokenizer_dir || p->n_tokenizer_files ? " (tokenized as the checkpoint's tokenizer does)" : " (needs a tokenizer: this program has none)");
 }
 
 static int fail(const char *what) {
@@ -309,11 +309,11 @@ int rt_aot_main(const rt_aot_image *img, int argc, char **argv) {
         goto done;
     }
     if (!ids_mode) {
-        if (!p->tokenizer_dir) {
+        if (!p->tokenizer_dir && !p->n_tokenizer_files) {
             fprintf(stderr, "%s: this program has no tokenizer: pass token ids with --ids\n", argv[0]);
             goto done;
         }
-        if (kiln_tokenizer_open(p->tokenizer_dir, &tok)) {
+        if (kiln_program_tokenizer(p, &tok)) {
             fail(argv[0]);
             goto done;
         }

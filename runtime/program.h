@@ -8,7 +8,7 @@
 
 #include "common/common.h"
 
-#define RT_PROGRAM_FORMAT_VERSION 1
+#define RT_PROGRAM_FORMAT_VERSION 2   // 2: the tokenizer's files travel inside the program
 #define RT_MAX_SYMBOLS 16
 #define RT_MAX_ARGS 20
 #define RT_EXPR_MAX_TERMS 6
@@ -185,6 +185,13 @@ typedef struct rt_arena_tensor {
     rt_expr bytes;
 } rt_arena_tensor;
 
+// A named file a program carries (its bytes in the program's arena).
+typedef struct rt_file {
+    const char *name;
+    const void *data;
+    size_t size;
+} rt_file;
+
 struct kiln_program {
     uint32_t format_version;
     const char *backend;            // "interp"
@@ -217,6 +224,9 @@ struct kiln_program {
     const void *objects[RT_MAX_OBJECTS];
     size_t object_sizes[RT_MAX_OBJECTS];
     const char *tokenizer_dir;      // the checkpoint directory when it has tokenizer files, or the GGUF file
+    int32_t n_tokenizer_files;      // the checkpoint's tokenizer files (tokenizer.json, vocab.txt, ...),
+    rt_file *tokenizer_files;       //   carried so that a saved program takes text in wherever it is
+                                    //   copied (program arena); none for a GGUF's tokenizer (the path)
     int32_t n_arena_tensors;
     rt_arena_tensor *arena_tensors; // (n_arena_tensors)
     rt_compile_times times;

@@ -175,6 +175,12 @@ kiln_status rt_program_serialize(const kiln_program *p, rt_blob *b, uint64_t *we
     put_str(b, p->target_features);
     put_str(b, p->required_features);
     put_str(b, p->tokenizer_dir);
+    put_i32(b, p->n_tokenizer_files);
+    for (int i = 0; i < p->n_tokenizer_files; i++) {
+        put_str(b, p->tokenizer_files[i].name);
+        put_u64(b, p->tokenizer_files[i].size);
+        put(b, p->tokenizer_files[i].data, p->tokenizer_files[i].size);
+    }
     put_i32(b, p->n_arena_tensors);
     for (int i = 0; i < p->n_arena_tensors; i++) {
         put_i64(b, p->arena_tensors[i].offset);
@@ -509,6 +515,26 @@ kiln_status rt_program_deserialize(const uint8_t *blob, size_t size, const uint8
     p->target_features = get_str(&r);
     p->required_features = get_str(&r);
     p->tokenizer_dir = get_str(&r);
+    n = get_count(&r, 64);
+    p->tokenizer_files = n ? kiln_arena_alloc(p->arena, sizeof(rt_file) * (size_t)n) : NULL;
+    if (n && !p->tokenizer_files) r.bad = true;
+    for (int i = 0; !r.bad && i < n; i++, p->n_tokenizer_files++) {
+        rt_file *f = &p->tokenizer_files[i];
+        f->name = get_str(&r);
+        f->size = (size_t)get_u64(&r);
+        if (r.bad || !f->name || (size_t)(r.end - r.p) < f->size) {
+            r.bad = true;
+            break;
+        }
+        void *data = kiln_arena_alloc(p->arena, f->size + 1);
+        if (!data) {
+            r.bad = true;
+            break;
+        }
+        memcpy(data, r.p, f->size);
+        f->data = data;
+        r.p += f->size;
+    }
     n = get_count(&r, 1 << 24);
     p->arena_tensors = get_array(&r, n, sizeof(rt_arena_tensor));
     for (int i = 0; !r.bad && i < n; i++, p->n_arena_tensors++) {

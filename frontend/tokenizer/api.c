@@ -4,6 +4,7 @@
  */
 #include "common/common.h"
 #include "frontend/tokenizer/internal.h"
+#include "runtime/program.h"
 
 struct kiln_tokenizer {
     fe_tokenizer *tok;
@@ -270,4 +271,32 @@ kiln_status kiln_tokenizer_tokens_to_string(const kiln_tokenizer *t, const char 
     if (!t || !text_out || (n && !tokens)) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_tokenizer_tokens_to_string: NULL argument");
     if (n > INT32_MAX) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_tokenizer_tokens_to_string: %zu tokens is too many", n);
     return fe_tokenizer_tokens_to_string(t->tok, tokens, (int32_t)n, text_out);
+}
+
+kiln_status fe_tokenizer_open_program(const kiln_program *p, fe_tokenizer **out) {
+    *out = NULL;
+    if (!p->n_tokenizer_files && !p->tokenizer_dir)
+        return kiln_error(KILN_ERR_INVALID_ARG, "the program has no tokenizer (its checkpoint had none)");
+    if (!p->n_tokenizer_files) return fe_tokenizer_open(p->tokenizer_dir, out);
+    fe_tok_file files[16];
+    int32_t n = KILN_MIN(p->n_tokenizer_files, 16);
+    for (int32_t i = 0; i < n; i++)
+        files[i] = (fe_tok_file){p->tokenizer_files[i].name, p->tokenizer_files[i].data, p->tokenizer_files[i].size};
+    fe_tok_src src = {files, n};
+    // Messages name the directory the files came from, as when they were read there.
+    return fe_tokenizer_open_src(&src, p->tokenizer_dir ? p->tokenizer_dir : "(program)", out);
+}
+
+kiln_status kiln_program_tokenizer(const kiln_program *p, kiln_tokenizer **out) {
+    if (out) *out = NULL;
+    if (!p || !out) return kiln_error(KILN_ERR_INVALID_ARG, "kiln_program_tokenizer: NULL argument");
+    kiln_tokenizer *t = calloc(1, sizeof(*t));
+    if (!t) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_program_tokenizer: out of memory");
+    kiln_status st = fe_tokenizer_open_program(p, &t->tok);
+    if (st) {
+        free(t);
+        return kiln_error_prefix(st, "kiln_program_tokenizer");
+    }
+    *out = t;
+    return KILN_OK;
 }

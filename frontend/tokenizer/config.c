@@ -146,15 +146,15 @@ kiln_status fe_tok_read_config(fe_tokenizer *t, const char *path, const char *te
     return st;
 }
 
-kiln_status fe_tok_read_config_dir(fe_tokenizer *t, const char *dir, fe_tok_config *cfg) {
+kiln_status fe_tok_read_config_dir(fe_tokenizer *t, const fe_tok_src *src, const char *dir, fe_tok_config *cfg) {
     static const char *const files[] = {"special_tokens_map.json", "tokenizer_config.json"};   // the later wins
     kiln_status st = KILN_OK;
     for (size_t i = 0; st == KILN_OK && i < KILN_ARRAY_SIZE(files); i++) {
         char *path = kiln_path_join(dir, files[i]);
         if (!path) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", dir);
-        if (access(path, F_OK) == 0) {
+        if (fe_tok_src_exists(src, path)) {
             char *text = NULL;
-            st = kiln_read_file(path, &text, NULL);
+            st = fe_tok_src_read(src, path, &text, NULL);
             if (st == KILN_OK) st = fe_tok_read_config(t, path, text, cfg);
             free(text);
         }

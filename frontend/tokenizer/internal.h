@@ -639,7 +639,14 @@ typedef struct fe_tok_config {
 kiln_status fe_tok_read_config(fe_tokenizer *t, const char *path, const char *text, fe_tok_config *cfg);
 void fe_tok_config_init(fe_tok_config *cfg);
 // Reads dir's tokenizer_config.json and special_tokens_map.json when they exist.
-kiln_status fe_tok_read_config_dir(fe_tokenizer *t, const char *dir, fe_tok_config *cfg);
+kiln_status fe_tok_read_config_dir(fe_tokenizer *t, const fe_tok_src *src, const char *dir, fe_tok_config *cfg);
+// source.c: a file of the source (NULL: the file system) exists / its bytes, NUL-terminated, malloc'd.
+bool fe_tok_src_exists(const fe_tok_src *src, const char *path);
+kiln_status fe_tok_src_read(const fe_tok_src *src, const char *path, char **text_out, size_t *size_out);
+// The loaders over a source (the path functions of tokenizer.h pass NULL: the file system).
+kiln_status fe_tok_open_vocab_src(const fe_tok_src *src, const char *vocab_txt_path, const char *config_path, fe_tokenizer **out);
+kiln_status fe_tok_open_bpe_files_src(const fe_tok_src *src, const char *vocab_json_path, const char *merges_txt_path,
+                                      const char *config_path, fe_tokenizer **out);
 
 // Registers an added token: content and flags from *tok (content is copied); its id is tok->id
 // when >= 0, else the id the model's vocabulary or an earlier added token gives the content, else

@@ -7,9 +7,9 @@
  */
 #include "frontend/tokenizer/internal.h"
 
-static kiln_status read_vocab_json(fe_tokenizer *t, const char *path) {
+static kiln_status read_vocab_json(fe_tokenizer *t, const fe_tok_src *src, const char *path) {
     char *text = NULL;
-    kiln_status st = kiln_read_file(path, &text, NULL);
+    kiln_status st = fe_tok_src_read(src, path, &text, NULL);
     if (st != KILN_OK) return st;
     cJSON *root = fe_tok_json_parse(path, text, &st);
     free(text);
@@ -32,10 +32,10 @@ static kiln_status read_vocab_json(fe_tokenizer *t, const char *path) {
     return st;
 }
 
-static kiln_status read_merges(fe_tokenizer *t, const char *path) {
+static kiln_status read_merges(fe_tokenizer *t, const fe_tok_src *src, const char *path) {
     char *text = NULL;
     size_t size = 0;
-    kiln_status st = kiln_read_file(path, &text, &size);
+    kiln_status st = fe_tok_src_read(src, path, &text, &size);
     if (st != KILN_OK) return st;
     int32_t rank = 0, line = 0;
     for (size_t i = 0; st == KILN_OK && i < size;) {
@@ -59,6 +59,11 @@ static kiln_status read_merges(fe_tokenizer *t, const char *path) {
 
 kiln_status fe_tokenizer_open_bpe_files(const char *vocab_json_path, const char *merges_txt_path,
                                         const char *config_path, fe_tokenizer **out) {
+    return fe_tok_open_bpe_files_src(NULL, vocab_json_path, merges_txt_path, config_path, out);
+}
+
+kiln_status fe_tok_open_bpe_files_src(const fe_tok_src *src, const char *vocab_json_path, const char *merges_txt_path,
+                                      const char *config_path, fe_tokenizer **out) {
     if (out) *out = NULL;
     if (!vocab_json_path || !merges_txt_path || !out)
         return kiln_error(KILN_ERR_INVALID_ARG, "fe_tokenizer_open_bpe_files: NULL argument");
@@ -74,11 +79,11 @@ kiln_status fe_tokenizer_open_bpe_files(const char *vocab_json_path, const char 
     }
     t->model.kind = FE_TOK_MODEL_BPE;
     t->model.unk_id = -1;
-    if ((st = read_vocab_json(t, vocab_json_path)) != KILN_OK) goto error;
-    if ((st = read_merges(t, merges_txt_path)) != KILN_OK) goto error;
+    if ((st = read_vocab_json(t, src, vocab_json_path)) != KILN_OK) goto error;
+    if ((st = read_merges(t, src, merges_txt_path)) != KILN_OK) goto error;
     if ((st = fe_tok_bpe_finish(t, merges_txt_path)) != KILN_OK) goto error;
     if (config_path) {
-        if ((st = kiln_read_file(config_path, &text, NULL)) != KILN_OK) goto error;
+        if ((st = fe_tok_src_read(src, config_path, &text, NULL)) != KILN_OK) goto error;
         if ((st = fe_tok_read_config(t, config_path, text, &cfg)) != KILN_OK) goto error;
     }
     const char *cls = cfg.tokenizer_class ? cfg.tokenizer_class : "GPT2Tokenizer";

@@ -34,6 +34,10 @@ kiln_status fe_tok_load_vocab_txt(fe_tokenizer *t, const char *path, const char 
 }
 
 kiln_status fe_tokenizer_open_vocab(const char *vocab_txt_path, const char *config_path, fe_tokenizer **out) {
+    return fe_tok_open_vocab_src(NULL, vocab_txt_path, config_path, out);
+}
+
+kiln_status fe_tok_open_vocab_src(const fe_tok_src *src, const char *vocab_txt_path, const char *config_path, fe_tokenizer **out) {
     static const char *const defaults[FE_TOK_SPECIAL_COUNT] = {
         [FE_TOK_UNK] = "[UNK]", [FE_TOK_CLS] = "[CLS]", [FE_TOK_SEP] = "[SEP]",
         [FE_TOK_PAD] = "[PAD]", [FE_TOK_MASK] = "[MASK]",
@@ -55,12 +59,12 @@ kiln_status fe_tokenizer_open_vocab(const char *vocab_txt_path, const char *conf
         kiln_error(status, "%s: out of memory", vocab_txt_path);
         goto error;
     }
-    if ((status = kiln_read_file(vocab_txt_path, &text, &size)) != KILN_OK) goto error;
+    if ((status = fe_tok_src_read(src, vocab_txt_path, &text, &size)) != KILN_OK) goto error;
     if ((status = fe_tok_load_vocab_txt(t, vocab_txt_path, text, size)) != KILN_OK) goto error;
     if (config_path) {
         free(text);
         text = NULL;
-        if ((status = kiln_read_file(config_path, &text, NULL)) != KILN_OK) goto error;
+        if ((status = fe_tok_src_read(src, config_path, &text, NULL)) != KILN_OK) goto error;
         if ((status = fe_tok_read_config(t, config_path, text, &cfg)) != KILN_OK) goto error;
     }
     for (int i = 0; i < FE_TOK_SPECIAL_COUNT; i++)

@@ -102,8 +102,6 @@ kiln_status fe_tok_finish(fe_tokenizer *t, const fe_tok_names *names) {
     return KILN_OK;
 }
 
-static bool file_exists(const char *path) { return access(path, F_OK) == 0; }
-
 // What transformers' TokenizersBackend does on top of tokenizer.json: the special tokens the
 // configuration names (bos, eos, unk, sep, pad, cls, mask, model-specific "..._token" names, then
 // extra_special_tokens) become special added tokens when they are not added tokens yet. (It leaves
@@ -123,7 +121,7 @@ static kiln_status add_named_tokens(fe_tokenizer *t, const fe_tok_config *cfg, c
 }
 
 // Opens tokenizer.json, with tokenizer_config.json and special_tokens_map.json from `dir` (may be NULL).
-static kiln_status open_json(const char *path, const char *dir, fe_tokenizer **out) {
+static kiln_status open_json(const fe_tok_src *src, const char *path, const char *dir, fe_tokenizer **out) {
     kiln_status status = KILN_ERR_OUT_OF_MEMORY;
     char *text = NULL;
     fe_tok_names names = {.json_pad = NULL};
@@ -134,10 +132,10 @@ static kiln_status open_json(const char *path, const char *dir, fe_tokenizer **o
         kiln_error(status, "%s: out of memory", path);
         goto error;
     }
-    if ((status = kiln_read_file(path, &text, NULL)) != KILN_OK) goto error;
+    if ((status = fe_tok_src_read(src, path, &text, NULL)) != KILN_OK) goto error;
     if ((status = fe_tok_load_json(t, path, text, &names)) != KILN_OK) goto error;
     if (dir) {
-        if ((status = fe_tok_read_config_dir(t, dir, &cfg)) != KILN_OK) goto error;
+        if ((status = fe_tok_read_config_dir(t, src, dir, &cfg)) != KILN_OK) goto error;
         fe_tok_apply_config(t, &cfg, &names);
         for (int32_t i = 0; i < cfg.n_added; i++) {   // tokens tokenizer.json does not have already
             const char *c = cfg.added[i].content;
@@ -165,7 +163,7 @@ error:
 kiln_status fe_tokenizer_open_file(const char *tokenizer_json_path, fe_tokenizer **out) {
     if (out) *out = NULL;
     if (!tokenizer_json_path || !out) return kiln_error(KILN_ERR_INVALID_ARG, "fe_tokenizer_open_file: NULL argument");
-    return open_json(tokenizer_json_path, NULL, out);
+    return open_json(NULL, tokenizer_json_path, NULL, out);
 }
 
 // A regular file that starts with GGUF's magic (a directory, or anything else, is not).
@@ -183,6 +181,12 @@ kiln_status fe_tokenizer_open(const char *dir, fe_tokenizer **out) {
     if (out) *out = NULL;
     if (!dir || !out) return kiln_error(KILN_ERR_INVALID_ARG, "fe_tokenizer_open: NULL argument");
     if (is_gguf_file(dir)) return fe_tokenizer_open_gguf(dir, out);
+    return fe_tokenizer_open_src(NULL, dir, out);
+}
+
+kiln_status fe_tokenizer_open_src(const fe_tok_src *src, const char *dir, fe_tokenizer **out) {
+    if (out) *out = NULL;
+    if (!dir || !out) return kiln_error(KILN_ERR_INVALID_ARG, "fe_tokenizer_open: NULL argument");
     char *json = kiln_path_join(dir, "tokenizer.json");
     char *vocab = kiln_path_join(dir, "vocab.txt");
     char *vjson = kiln_path_join(dir, "vocab.json");
@@ -191,20 +195,20 @@ kiln_status fe_tokenizer_open(const char *dir, fe_tokenizer **out) {
     kiln_status st;
     if (!json || !vocab || !vjson || !merges || !config) {
         st = kiln_error(KILN_ERR_OUT_OF_MEMORY, "%s: out of memory", dir);
-    } else if (file_exists(json)) {
-        st = open_json(json, dir, out);
-    } else if (file_exists(vjson) && file_exists(merges)) {
-        st = fe_tokenizer_open_bpe_files(vjson, merges, file_exists(config) ? config : NULL, out);
-    } else if (file_exists(vocab)) {
-        st = fe_tokenizer_open_vocab(vocab, file_exists(config) ? config : NULL, out);
-    } else if (access(dir, F_OK) != 0) {
+    } else if (fe_tok_src_exists(src, json)) {
+        st = open_json(src, json, dir, out);
+    } else if (fe_tok_src_exists(src, vjson) && fe_tok_src_exists(src, merges)) {
+        st = fe_tok_open_bpe_files_src(src, vjson, merges, fe_tok_src_exists(src, config) ? config : NULL, out);
+    } else if (fe_tok_src_exists(src, vocab)) {
+        st = fe_tok_open_vocab_src(src, vocab, fe_tok_src_exists(src, config) ? config : NULL, out);
+    } else if (!(src && src->files) && access(dir, F_OK) != 0) {
         st = kiln_error(KILN_ERR_IO, "%s: no such directory (looked for tokenizer.json, vocab.json + merges.txt, vocab.txt)",
                         dir);
     } else {
         st = kiln_error(KILN_ERR_IO,
                         "%s: no tokenizer files: looked for tokenizer.json, vocab.json + merges.txt (GPT-2, RoBERTa) "
                         "and vocab.txt (BERT)%s",
-                        dir, file_exists(vjson) ? "; vocab.json is there but merges.txt is not" : "");
+                        dir, fe_tok_src_exists(src, vjson) ? "; vocab.json is there but merges.txt is not" : "");
     }
     free(json);
     free(vocab);

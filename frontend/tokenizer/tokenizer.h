@@ -88,6 +88,30 @@ kiln_status fe_tokenizer_open_bpe_files(const char *vocab_json_path, const char 
 // tokenizer.ggml.model, or a tokenizer.ggml.pre kiln does not know, named); KILN_ERR_OUT_OF_MEMORY.
 kiln_status fe_tokenizer_open_gguf(const char *gguf_path, fe_tokenizer **out);
 
+// Where the files come from (source.c): `files` (n_files named blobs, the names being the files'
+// base names) when set, else the file system. Labels in messages are dir/name.
+typedef struct fe_tok_file {
+    const char *name;   // "tokenizer.json", "vocab.txt", ...
+    const char *data;
+    size_t size;
+} fe_tok_file;
+
+typedef struct fe_tok_src {
+    const fe_tok_file *files;   // NULL: the file system
+    int32_t n_files;
+} fe_tok_src;
+
+// The files a checkpoint's tokenizer may consist of (NULL-terminated): what a program embeds.
+extern const char *const fe_tok_file_names[];
+
+// fe_tokenizer_open over a directory `dir` (a label when src holds the files). Statuses as
+// fe_tokenizer_open.
+kiln_status fe_tokenizer_open_src(const fe_tok_src *src, const char *dir, fe_tokenizer **out);
+
+// The tokenizer a program carries (api.c): its embedded files, else its tokenizer_dir (a GGUF).
+// KILN_ERR_INVALID_ARG when it has none; fe_tokenizer_open's statuses.
+kiln_status fe_tokenizer_open_program(const kiln_program *program, fe_tokenizer **out);
+
 void fe_tokenizer_free(fe_tokenizer *t);   // NULL is fine
 
 // Encodes `text` (and `pair`, NULL for none), both NUL-terminated UTF-8, as HF's
