@@ -220,7 +220,11 @@ kiln_status cg_plan_check_program(const kiln_program *p) {
  * polynomial in the symbols, evaluated with each symbol clamped to at least 1.
  * Regions are merged greedily (a class into a region whose monomial it divides) while that makes
  * the arena at the maxima smaller: a few rows at a wider footprint cost nothing when they are not
- * live at the peak. */
+ * live at the peak.
+ * Tensors of several terms (attention scores of seq · (past + seq)) start in the constant class,
+ * planned at the maxima; hosted in a region of monomial M they take u · M bytes with u the bound
+ * of size / M over every length (each term's coefficient times the maxima of its factors that M
+ * lacks), so a decode program's scores can share bytes with its logits instead of sitting beside them. */
 
 #define SYM_MAX_REGIONS 5
 
@@ -260,9 +264,9 @@ static int classify(const cg_sym_item *t, int32_t n, size_t alignment, sym_class
     for (int32_t i = 0; i < n; i++) {
         of[i] = -1;
         const ir_dim *d = &t[i].size;
-        if (d->n_terms > 1 || (d->n_terms == 1 && d->terms[0].coeff <= 0)) continue;
-        ir_term m = d->n_terms ? d->terms[0] : (ir_term){0};
-        unit[i] = align_up(d->n_terms ? (size_t)m.coeff : 0, alignment);
+        if (d->n_terms == 1 && d->terms[0].coeff <= 0) continue;
+        ir_term m = d->n_terms == 1 ? d->terms[0] : (ir_term){0};   // several terms: the constant class
+        unit[i] = align_up(d->n_terms == 1 ? (size_t)m.coeff : 0, alignment);
         m.coeff = 1;
         int c = 0;
         while (c < *n_cls && !mono_eq(&cls[c].mono, &m)) c++;
@@ -275,13 +279,33 @@ static int classify(const cg_sym_item *t, int32_t n, size_t alignment, sym_class
     return 0;
 }
 
+// Bytes per unit of monomial M that hold a tensor of `size` at every length: the sum over its
+// terms of coefficient x the maxima of the factors M lacks.
+static size_t unit_bound(const ir_dim *size, const ir_term *M, const int64_t *symbol_max, size_t alignment) {
+    double u = 0;
+    for (int k = 0; k < size->n_terms; k++) {
+        const ir_term *t = &size->terms[k];
+        if (t->coeff <= 0) continue;   // dropping a negative term only raises the bound
+        double v = (double)t->coeff;
+        int j = 0;
+        for (int f = 0; f < t->n_factors; f++) {   // factors of t not matched in M (multisets, ascending)
+            while (j < M->n_factors && M->factors[j] < t->factors[f]) j++;
+            if (j < M->n_factors && M->factors[j] == t->factors[f]) j++;
+            else v *= (double)KILN_MAX(symbol_max[t->factors[f]], 1);
+        }
+        u += v;
+    }
+    return u < 1e18 ? align_up((size_t)u, alignment) : (size_t)1 << 60;   // never chosen: it only grows the arena
+}
+
 // Plans region `r` (tensors whose class lives in it): its size in units; offsets in units.
 static size_t plan_region(const cg_sym_item *t, int32_t n, const int32_t *of, const size_t *unit, const sym_class *cls, int r,
-                          size_t alignment, cg_live *scratch, int32_t *idx, size_t *unit_offset) {
+                          size_t alignment, const int64_t *symbol_max, cg_live *scratch, int32_t *idx, size_t *unit_offset) {
     int32_t k = 0;
     for (int32_t i = 0; i < n; i++) {
         if (of[i] < 0 || cls[of[i]].host != r) continue;
-        scratch[k] = (cg_live){.first = t[i].first, .last = t[i].last, .size = unit[i]};
+        size_t u = t[i].size.n_terms > 1 ? unit_bound(&t[i].size, &cls[r].mono, symbol_max, alignment) : unit[i];
+        scratch[k] = (cg_live){.first = t[i].first, .last = t[i].last, .size = u};
         idx[k++] = i;
     }
     size_t size = cg_plan_arena(scratch, k, alignment);
@@ -295,7 +319,8 @@ static double arena_at_max(const cg_sym_item *t, int32_t n, const int32_t *of, c
     double total = 0;
     for (int r = 0; r < n_cls; r++)
         if (cls[r].host == r)
-            total += (double)plan_region(t, n, of, unit, cls, r, alignment, scratch, idx, NULL) * (double)mono_at(&cls[r].mono, symbol_max);
+            total += (double)plan_region(t, n, of, unit, cls, r, alignment, symbol_max, scratch, idx, NULL) *
+                     (double)mono_at(&cls[r].mono, symbol_max);
     return total;
 }
 
@@ -356,7 +381,7 @@ kiln_status cg_plan_symbolic(cg_sym_item *t, int32_t n, size_t alignment, const 
         bool any = false;
         for (int32_t i = 0; i < n && !any; i++) any = of[i] >= 0 && cls[of[i]].host == r;
         if (!any) continue;
-        size_t units = plan_region(t, n, of, unit, cls, r, alignment, scratch, idx, unit_offset);
+        size_t units = plan_region(t, n, of, unit, cls, r, alignment, symbol_max, scratch, idx, unit_offset);
         ir_dim m = {.n_terms = 1, .terms = {cls[r].mono}};
         for (int32_t i = 0; i < n; i++) {
             if (of[i] < 0 || cls[of[i]].host != r) continue;
