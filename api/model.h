@@ -43,5 +43,8 @@ kiln_status api_gguf_open(const char *path, const kiln_open_options *opts, kiln_
 void *api_gguf_buffers_new(void);
 void api_gguf_buffers_free(void *owner);
 kiln_status api_gguf_weight(const kiln_model *m, void *owner, const ir_node *w, const void **data, kiln_dtype *dtype, size_t *bytes);
+// `data` (from api_gguf_weight) is read no more: a copy is freed, a tensor's pages of the mapping
+// are dropped from memory (they fault back in if read again).
+void api_gguf_done(const kiln_model *m, void *owner, const void *data);
 
 #endif  // KILN_API_MODEL_H

@@ -4,7 +4,10 @@
  * (a copy only where LLaMA's q/k rows are un-permuted), the rest read as f32 — each program owns
  * the copies it made.
  */
+#define _DEFAULT_SOURCE   // madvise, MADV_DONTNEED
 #include "api/model.h"
+
+#include <sys/mman.h>
 
 kiln_status api_gguf_open(const char *path, const kiln_open_options *opts, kiln_model **model_out) {
     kiln_status st;
@@ -104,4 +107,22 @@ kiln_status api_gguf_weight(const kiln_model *m, void *owner, const ir_node *w, 
     *dtype = KILN_F32;
     *bytes = (size_t)count * sizeof(float);
     return KILN_OK;
+}
+
+void api_gguf_done(const kiln_model *m, void *owner, const void *data) {
+    gguf_buffers *b = owner;
+    for (size_t i = 0; b && i < b->n; i++)
+        if (b->bufs[i] == data) {
+            free(b->bufs[i]);
+            b->bufs[i] = b->bufs[--b->n];
+            return;
+        }
+    for (size_t i = 0; i < fe_gguf_n_tensors(m->gguf); i++) {
+        const fe_gguf_tensor *t = fe_gguf_tensor_at(m->gguf, i);
+        if (t->data != data) continue;
+        // Whole pages inside the tensor only: its neighbours may still be read.
+        uintptr_t page = 4096, a = ((uintptr_t)data + page - 1) & ~(page - 1), e = ((uintptr_t)data + t->size_bytes) & ~(page - 1);
+        if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+        return;
+    }
 }
