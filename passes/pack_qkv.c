@@ -13,9 +13,10 @@ static bool weight_like(const ir_node *n) { return n->op == IR_OP_WEIGHT || n->o
 // x · Wᵀ with W a [N, K] weight: the candidates for packing. W may be block-quantized: rows are
 // independent, so weights of one quantized dtype join row-wise as well (the group's dtype must agree).
 static bool is_projection(const ir_node *m, const ir_node *x) {
+    if (m->op != IR_OP_MATMUL) return false;
     kiln_dtype w = m->inputs[1]->dtype;
-    return m->op == IR_OP_MATMUL && m->inputs[0] == x && !m->p.trans_a && m->p.trans_b && weight_like(m->inputs[1]) &&
-           m->inputs[1]->rank == 2 && (w == x->dtype || kiln_dtype_get_info(w)->is_quantized);
+    return m->inputs[0] == x && !m->p.trans_a && m->p.trans_b && weight_like(m->inputs[1]) && m->inputs[1]->rank == 2 &&
+           (w == x->dtype || kiln_dtype_get_info(w)->is_quantized);
 }
 
 // The bias vector added to `m` as its only reader, or NULL.
