@@ -21,10 +21,10 @@
 static void dequant_plain(int32_t type, const void *src, float *dst, int64_t n) { kiln_quant_dequantize_row((kiln_dtype)type, src, dst, n); }
 
 #ifdef QM_X86
-static inline float f16_at(const uint8_t *p) {
+QM_AVX2 static inline float f16_at(const uint8_t *p) {   // F16C: exact, as kiln_f16_to_f32
     uint16_t h;
     memcpy(&h, p, 2);
-    return kiln_f16_to_f32(h);
+    return _cvtsh_ss(h);
 }
 
 // 16 bytes of nibbles: elements 0..15 are the low nibbles, 16..31 the high ones (Q4_0, Q4_1).
