@@ -64,6 +64,11 @@ static kiln_status lookup_weight(void *ctx, const ir_node *w, const void **data,
     return KILN_OK;
 }
 
+static void weight_done(void *ctx, const void *data) {
+    const weight_ctx *wc = ctx;
+    api_gguf_done(wc->m, wc->gguf_buffers, data);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -144,7 +149,7 @@ static kiln_status compile_graph(const kiln_model *m, const ir_graph *g, const k
     if (md_family_is_decoder(m->family)) decoder_head(m, g, &head.gen);
     weight_ctx wc = {.m = m, .gguf_buffers = m->gguf ? api_gguf_buffers_new() : NULL};
     if (m->gguf && !wc.gguf_buffers) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "kiln_compile: out of memory");
-    cg_weight_source ws = {.ctx = &wc, .lookup = lookup_weight, .owner = wc.gguf_buffers,
+    cg_weight_source ws = {.ctx = &wc, .lookup = lookup_weight, .done = m->gguf ? weight_done : NULL, .owner = wc.gguf_buffers,
                            .release = m->gguf ? api_gguf_buffers_free : NULL};
     kiln_status st;
     if (o->target == KILN_TARGET_CPU) {   // the CPU backend also takes the target CPU and features

@@ -39,6 +39,7 @@ kiln_status api_model_build(const kiln_model *m, const md_build_options *opts, i
     if (bo.max_batch <= 0) bo.max_batch = 8;
     if (bo.max_seq <= 0) bo.max_seq = bo.max_ctx > 0 ? bo.max_ctx : m->family->max_seq(m->cfg);
     kiln_status st = m->family->build(m->cfg, &bo, g);
+    if (st == KILN_OK && m->gguf) md_gguf_set_weight_dtypes(g, m->gguf, m->family, m->cfg);   // quantized weights stay so
     if (st == KILN_OK) st = ir_verify(g);
     if (st) {
         ir_graph_free(g);

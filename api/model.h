@@ -36,10 +36,15 @@ kiln_status api_compile_graph(const kiln_model *m, const ir_graph *g, kiln_targe
 
 // GGUF checkpoints (api/model_gguf.c). kiln_model_open hands a GGUF file to api_gguf_open.
 kiln_status api_gguf_open(const char *path, const kiln_open_options *opts, kiln_model **model_out);
-// Weight source for one compile: api_gguf_weight reads weight `w` as f32 into a buffer that
-// `owner` (api_gguf_buffers_new) keeps; api_gguf_buffers_free releases them all (with the program).
+// Weight source for one compile: api_gguf_weight hands back weight `w` as its node's dtype says —
+// a block-quantized weight as the file's blocks (in the mapping, or a row-permuted copy), an f32
+// one read and dequantized into a buffer — copies kept by `owner` (api_gguf_buffers_new);
+// api_gguf_buffers_free releases them all (with the program).
 void *api_gguf_buffers_new(void);
 void api_gguf_buffers_free(void *owner);
 kiln_status api_gguf_weight(const kiln_model *m, void *owner, const ir_node *w, const void **data, kiln_dtype *dtype, size_t *bytes);
+// `data` (from api_gguf_weight) is read no more: a copy is freed, a tensor's pages of the mapping
+// are dropped from memory (they fault back in if read again).
+void api_gguf_done(const kiln_model *m, void *owner, const void *data);
 
 #endif  // KILN_API_MODEL_H

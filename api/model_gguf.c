@@ -1,8 +1,13 @@
 /* model_gguf.c — kiln_model_open on a GGUF file: the config from its metadata, the family's own
  * builder (models/gguf.c maps the names), the chat template and special ids for generation, and
- * weights read as f32 when a program is compiled — each program owns the copies it read.
+ * weights bound when a program is compiled: block-quantized ones in place in the file's mapping
+ * (a copy only where LLaMA's q/k rows are un-permuted), the rest read as f32 — each program owns
+ * the copies it made.
  */
+#define _DEFAULT_SOURCE   // madvise, MADV_DONTNEED
 #include "api/model.h"
+
+#include <sys/mman.h>
 
 kiln_status api_gguf_open(const char *path, const kiln_open_options *opts, kiln_model **model_out) {
     kiln_status st;
@@ -75,6 +80,23 @@ kiln_status api_gguf_weight(const kiln_model *m, void *owner, const ir_node *w, 
         if (!grown) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "gguf: out of memory");
         b->bufs = grown, b->cap = cap;
     }
+    if (w->dtype != KILN_F32) {   // block-quantized (md_gguf_set_weight_dtypes): the file's bytes
+        if (w->dtype != gw.tensor->dtype || md_gguf_weight_dtype(&gw, true) != w->dtype)
+            return kiln_error(KILN_ERR_FORMAT, "%s: tensor '%s' is %s, the graph wants %s", fe_gguf_path(m->gguf), gw.tensor->name,
+                              kiln_dtype_get_info(gw.tensor->dtype)->name, kiln_dtype_get_info(w->dtype)->name);
+        *dtype = w->dtype;
+        *bytes = gw.tensor->size_bytes;
+        if (!gw.permute_heads) {
+            *data = gw.tensor->data;
+            return KILN_OK;
+        }
+        void *rows = malloc(gw.tensor->size_bytes);
+        if (!rows) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "gguf: out of memory reading '%s'", gw.tensor->name);
+        b->bufs[b->n++] = rows;
+        md_gguf_read_rows(&gw, rows);
+        *data = rows;
+        return KILN_OK;
+    }
     // 64-byte aligned, so that the program uses the copy in place.
     float *f = aligned_alloc(64, ((size_t)count * sizeof(float) + 63) / 64 * 64 + 64);
     if (!f) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "gguf: out of memory reading '%s'", gw.tensor->name);
@@ -85,4 +107,22 @@ kiln_status api_gguf_weight(const kiln_model *m, void *owner, const ir_node *w, 
     *dtype = KILN_F32;
     *bytes = (size_t)count * sizeof(float);
     return KILN_OK;
+}
+
+void api_gguf_done(const kiln_model *m, void *owner, const void *data) {
+    gguf_buffers *b = owner;
+    for (size_t i = 0; b && i < b->n; i++)
+        if (b->bufs[i] == data) {
+            free(b->bufs[i]);
+            b->bufs[i] = b->bufs[--b->n];
+            return;
+        }
+    for (size_t i = 0; i < fe_gguf_n_tensors(m->gguf); i++) {
+        const fe_gguf_tensor *t = fe_gguf_tensor_at(m->gguf, i);
+        if (t->data != data) continue;
+        // Whole pages inside the tensor only: its neighbours may still be read.
+        uintptr_t page = 4096, a = ((uintptr_t)data + page - 1) & ~(page - 1), e = ((uintptr_t)data + t->size_bytes) & ~(page - 1);
+        if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+        return;
+    }
 }

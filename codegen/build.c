@@ -55,7 +55,8 @@ static kiln_status bind_weight(kiln_program *p, const cg_weight_source *ws, cons
     if (stored == n->dtype) {
         if (bytes != w->size_bytes)
             return kiln_error(KILN_ERR_FORMAT, "weight '%s': %zu bytes stored, %zu expected", n->name, bytes, w->size_bytes);
-        if ((uintptr_t)data % 64 == 0) {
+        // Block-quantized kernels copy blocks out one at a time (common/quant.h): any address will do.
+        if ((uintptr_t)data % 64 == 0 || kiln_dtype_get_info(n->dtype)->is_quantized) {
             w->data = data;
             return KILN_OK;
         }
@@ -130,6 +131,7 @@ static kiln_status bind_pack(kiln_program *p, const cg_weight_source *ws, const 
         size_t row = outer ? tmp.size_bytes / (size_t)outer : 0;
         for (int64_t o = 0; o < outer; o++) memcpy((char *)w->owned + (size_t)o * out_row + at, (const char *)data + (size_t)o * row, row);
         at += row;
+        if (x->op == IR_OP_WEIGHT && !tmp.owned && ws->done) ws->done(ws->ctx, data);   // joined: the source's copy can go
         free(tmp.owned);
     }
     return KILN_OK;

@@ -15,6 +15,9 @@ typedef struct cg_weight_source {
     // Sets the stored bytes of weight `w` (dtype and byte count as stored; data stays valid
     // until `release(owner)`). Returns KILN_OK or a status with a message naming the tensor.
     kiln_status (*lookup)(void *ctx, const ir_node *w, const void **data, kiln_dtype *dtype, size_t *bytes);
+    // Optional (may be NULL): the caller reads `data` (a lookup's result) no more — it copied it
+    // into a joined weight — so a copy can be freed and mapped pages dropped from memory.
+    void (*done)(void *ctx, const void *data);
     void *owner;                  // handed to the program, released with it (may be NULL)
     void (*release)(void *owner);
 } cg_weight_source;

@@ -343,6 +343,13 @@ ir_node *ir_matmul(ir_graph *g, ir_node *a, ir_node *b, bool trans_a, bool trans
         return fail(g, KILN_ERR_INVALID_ARG, "matmul: dtypes %s x %s", dtype_name(a->dtype), dtype_name(b->dtype));
     ir_dim m = a->shape[a->rank - (trans_a ? 1 : 2)], ka = a->shape[a->rank - (trans_a ? 2 : 1)];
     ir_dim kb = b->shape[b->rank - (trans_b ? 1 : 2)], nn = b->shape[b->rank - (trans_b ? 2 : 1)];
+    const kiln_dtype_info *qb = kiln_dtype_get_info(b->dtype);
+    if (qb->is_quantized) {   // a block-quantized weight: rows of K elements, whole blocks per row
+        int64_t kv;
+        if (trans_a || !trans_b || b->rank != 2 || !ir_dim_is_const(kb, &kv) || kv % qb->block_size != 0)
+            return fail(g, KILN_ERR_INVALID_ARG, "matmul: a %s operand must be B [N, K] taken transposed (A not), K a constant multiple of %d",
+                        qb->name, qb->block_size);
+    }
     if (!ir_dim_eq(ka, kb)) {
         char sa[256], sb[256];
         shape_str(g, a, sa, sizeof(sa));
@@ -449,6 +456,11 @@ ir_node *ir_gather(ir_graph *g, ir_node *table, ir_node *indices) {
     if (!table || !indices || g->status) return NULL;
     if (!is_int(indices->dtype)) return fail(g, KILN_ERR_INVALID_ARG, "gather: index dtype %s", dtype_name(indices->dtype));
     if (table->rank < 1 || indices->rank + table->rank - 1 > IR_MAX_RANK) return fail(g, KILN_ERR_INVALID_ARG, "gather: ranks");
+    const kiln_dtype_info *qt = kiln_dtype_get_info(table->dtype);
+    int64_t width;
+    if (qt->is_quantized && (table->rank != 2 || !ir_dim_is_const(table->shape[1], &width) || width % qt->block_size != 0))
+        return fail(g, KILN_ERR_INVALID_ARG, "gather: a %s table must be [rows, width], width a constant multiple of %d", qt->name,
+                    qt->block_size);
     // Rows of f16/bf16/quantized tables come out as f32: kiln computes in f32.
     kiln_dtype out = kiln_dtype_get_info(table->dtype)->is_float ? KILN_F32 : table->dtype;
     ir_node n = proto_of(g, IR_OP_GATHER, out, 0, NULL);

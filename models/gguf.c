@@ -3,7 +3,11 @@
  * fe_config_parse, so defaults and checks are the same), the builders' Hugging Face weight names
  * mapped to llama.cpp's, and the layout changes of llama.cpp's convert_hf_to_gguf.py undone:
  * LLaMA's q/k rows are interleaved per head for ggml's RoPE, GPT-2's Conv1D weights transposed.
- * Weights come out as f32 (dequantized with common/quant.h, kiln's documented semantics).
+ * Block-quantized matmul weights and embedding tables stay quantized (md_gguf_set_weight_dtypes):
+ * their blocks are the program's weights, read in place from the mapping, and the kernels
+ * dequantize them as they go (common/quant.h's semantics). Everything else comes out as f32:
+ * f16/bf16/f32 tensors, vectors, and GPT-2's transposed Conv1D weights (a transposed quantized
+ * tensor has no block rows along K, so those are dequantized and transposed at compile time).
  */
 #include "common/half.h"
 #include "common/quant.h"
@@ -168,6 +172,52 @@ kiln_status md_gguf_read(const md_gguf_weight *w, float *dst) {
     }
     free(tmp);
     return KILN_OK;
+}
+
+kiln_dtype md_gguf_weight_dtype(const md_gguf_weight *w, bool quantizable) {
+    const fe_gguf_tensor *t = w->tensor;
+    const kiln_dtype_info *info = kiln_dtype_get_info(t->dtype);
+    if (!quantizable || !info->is_quantized || !kiln_quant_supported(t->dtype) || w->transpose || t->rank != 2 ||
+        t->shape[1] % info->block_size != 0)
+        return KILN_F32;
+    return t->dtype;
+}
+
+void md_gguf_set_weight_dtypes(ir_graph *g, const fe_gguf *gg, const md_family *f, const fe_config *cfg) {
+    // bad[id]: weight `id` has a reader that cannot take blocks.
+    bool *bad = calloc((size_t)g->n_nodes + 1, sizeof(bool));
+    if (!bad) return;   // stays f32: correct, only larger
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        for (int k = 0; k < n->n_inputs; k++) {
+            const ir_node *x = n->inputs[k];
+            bool ok = (n->op == IR_OP_MATMUL && k == 1 && n->p.trans_b && !n->p.trans_a && n->inputs[0] != x) || (n->op == IR_OP_GATHER && k == 0);
+            if (x->op == IR_OP_WEIGHT && !ok) bad[x->id] = true;
+        }
+    }
+    for (int o = 0; o < g->n_outputs; o++) bad[g->outputs[o].node->id] = true;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *n = g->nodes[i];
+        md_gguf_weight w;
+        if (n->op != IR_OP_WEIGHT || n->dtype != KILN_F32 || !md_gguf_find(gg, f, cfg, n->name, &w)) continue;
+        n->dtype = md_gguf_weight_dtype(&w, !bad[n->id]);
+    }
+    free(bad);
+}
+
+void md_gguf_read_rows(const md_gguf_weight *w, void *dst) {
+    const fe_gguf_tensor *t = w->tensor;
+    KILN_ASSERT(t->rank == 2 && !w->transpose);
+    int64_t rows = t->shape[0], head = w->permute_heads ? rows / w->permute_heads : 0, half = head / 2;
+    if (!head) {
+        memcpy(dst, t->data, t->size_bytes);
+        return;
+    }
+    size_t row_bytes = kiln_dtype_bytes(t->dtype, t->shape[1]);
+    for (int64_t r = 0; r < rows; r++) {   // as md_gguf_read: HF row h*head + p*half + i is file row h*head + 2*i + p
+        int64_t src = (r / head) * head + 2 * ((r % head) % half) + (r % head) / half;
+        memcpy((uint8_t *)dst + (size_t)r * row_bytes, (const uint8_t *)t->data + (size_t)src * row_bytes, row_bytes);
+    }
 }
 
 kiln_status md_gguf_check_weights(const ir_graph *g, const fe_gguf *gg, const md_family *f, const fe_config *cfg) {

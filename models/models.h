@@ -83,6 +83,17 @@ void md_gguf_shape(const md_gguf_weight *w, int *rank, int64_t *shape);
 // The weight's values as f32 in the graph's layout: dequantized (common/quant.h), un-permuted,
 // un-transposed, into dst (its element count). KILN_OK, KILN_ERR_UNSUPPORTED or OOM.
 kiln_status md_gguf_read(const md_gguf_weight *w, float *dst);
+// Block-quantized weights stay quantized: the dtype weight `w` keeps in the graph, given how the
+// graph reads it (`quantizable`: every reader is a MATMUL taking it as B transposed, or a GATHER
+// taking it as its table). The tensor's own dtype when it is block-quantized, 2-D, stored in the
+// graph's layout (not transposed) with whole blocks per row and quantizable; otherwise F32.
+kiln_dtype md_gguf_weight_dtype(const md_gguf_weight *w, bool quantizable);
+// Retypes the graph's WEIGHT nodes (built as f32) to md_gguf_weight_dtype. Run before ir_verify.
+void md_gguf_set_weight_dtypes(ir_graph *g, const fe_gguf *gg, const md_family *f, const fe_config *cfg);
+// The weight's bytes as stored, in the graph's row order: whole rows of blocks copied with
+// LLaMA's q/k rows un-permuted (rows are independent, so blocks move with their row). Only for a
+// weight whose md_gguf_weight_dtype is its tensor's dtype; dst holds tensor->size_bytes.
+void md_gguf_read_rows(const md_gguf_weight *w, void *dst);
 // md_check_weights for a GGUF file: every weight present with the shape the metadata implies.
 kiln_status md_gguf_check_weights(const ir_graph *g, const fe_gguf *gg, const md_family *f, const fe_config *cfg);
 

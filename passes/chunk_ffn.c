@@ -14,10 +14,11 @@ static bool weight_like(const ir_node *n) {
     return n->op == IR_OP_WEIGHT || n->op == IR_OP_PACK_WEIGHTS || n->op == IR_OP_CONST;
 }
 
-// A linear layer's matmul: rows of x times a constant [N, K] (or [K, N]) weight.
+// A linear layer's matmul: rows of x times a constant [N, K] (or [K, N]) f32 weight. Block-quantized
+// weights are left out: the backends' chunked-region lowerings take f32 products only.
 static bool is_linear(const ir_node *m) {
     return m->op == IR_OP_MATMUL && !m->p.trans_a && weight_like(m->inputs[1]) && m->inputs[1]->rank == 2 && m->rank >= 2 &&
-           m->dtype == KILN_F32;
+           m->dtype == KILN_F32 && m->inputs[1]->dtype == KILN_F32;
 }
 
 // Leading dims (all but the last) equal: the same rows.

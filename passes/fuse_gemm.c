@@ -27,6 +27,8 @@ kiln_status pass_fuse_gemm(ir_graph *g, const kiln_pass_ctx *ctx) {
     for (int i = 0; i < n0 && !g->status; i++) {
         ir_node *mm = g->nodes[i];
         if (mm->op != IR_OP_MATMUL || mm->inputs[0] == mm->inputs[1]) continue;
+        // A block-quantized B runs through rt_quant_matmul, whose product has no epilogue: leave it.
+        if (kiln_dtype_get_info(mm->inputs[1]->dtype)->is_quantized) continue;
         ir_node *region[GEMM_MAX_EPILOGUE + 1] = {mm}, *e = mm;
         int n = 1;
         for (ir_node *next; n <= GEMM_MAX_EPILOGUE && (next = pass_only_user(&u, e)) && epilogue_op(next, e, mm);) region[n++] = e = next;

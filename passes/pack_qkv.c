@@ -10,10 +10,13 @@
 
 static bool weight_like(const ir_node *n) { return n->op == IR_OP_WEIGHT || n->op == IR_OP_PACK_WEIGHTS; }
 
-// x · Wᵀ with W a [N, K] weight: the candidates for packing.
+// x · Wᵀ with W a [N, K] weight: the candidates for packing. W may be block-quantized: rows are
+// independent, so weights of one quantized dtype join row-wise as well (the group's dtype must agree).
 static bool is_projection(const ir_node *m, const ir_node *x) {
-    return m->op == IR_OP_MATMUL && m->inputs[0] == x && !m->p.trans_a && m->p.trans_b && weight_like(m->inputs[1]) &&
-           m->inputs[1]->rank == 2 && m->inputs[1]->dtype == x->dtype;
+    if (m->op != IR_OP_MATMUL) return false;
+    kiln_dtype w = m->inputs[1]->dtype;
+    return m->inputs[0] == x && !m->p.trans_a && m->p.trans_b && weight_like(m->inputs[1]) && m->inputs[1]->rank == 2 &&
+           (w == x->dtype || kiln_dtype_get_info(w)->is_quantized);
 }
 
 // The bias vector added to `m` as its only reader, or NULL.
@@ -39,7 +42,8 @@ kiln_status pass_pack_qkv(ir_graph *g, const kiln_pass_ctx *ctx) {
         for (int32_t j = u.start[i]; j < u.start[i + 1] && n < PACK_MAX; j++) {
             ir_node *m = u.list[j];
             if (!is_projection(m, x)) continue;
-            if (n && !ir_dim_eq(m->inputs[1]->shape[1], mm[0]->inputs[1]->shape[1])) continue;
+            if (n && (!ir_dim_eq(m->inputs[1]->shape[1], mm[0]->inputs[1]->shape[1]) || m->inputs[1]->dtype != mm[0]->inputs[1]->dtype))
+                continue;
             mm[n++] = m;
         }
         if (n < 2) continue;

@@ -40,7 +40,9 @@ static bool interp_supports(const ir_node *n) {
     if ((n->dtype == KILN_F16 || n->dtype == KILN_BF16) && n->op != IR_OP_CAST) return false;
     for (int k = 0; k < n->n_inputs; k++) {
         kiln_dtype t = n->inputs[k]->dtype;
-        if (kiln_dtype_get_info(t)->is_quantized) return false;
+        // Block-quantized weights: MATMUL's B (transposed, rows of whole blocks) and GATHER's table.
+        bool quant_ok = (n->op == IR_OP_MATMUL && k == 1) || (n->op == IR_OP_GATHER && k == 0);
+        if (kiln_dtype_get_info(t)->is_quantized && !quant_ok) return false;
         if ((t == KILN_F16 || t == KILN_BF16) && n->op != IR_OP_CAST && n->op != IR_OP_GATHER) return false;
     }
     return true;

@@ -1,9 +1,13 @@
 /* matmul.c — the interpreter's contraction: batched matmul with broadcast batch dims, each
- * product one cblas_sgemm. A weight operand (rank 2) folds the batch into M: one call.
+ * product one cblas_sgemm. A weight operand (rank 2) folds the batch into M: one call. A
+ * block-quantized weight (always B [N, K], transposed) goes to rt_quant_matmul: row by row for
+ * a few rows (decoding), through f32 tiles and cblas_sgemm for more.
  */
 #include "codegen/interp/interp.h"
 
 #include <cblas.h>
+
+#include "runtime/quant_matmul.h"
 
 kiln_status interp_matmul(const interp_call *c) {
     const interp_tensor *a = &c->in[0], *b = &c->in[1];
@@ -11,6 +15,10 @@ kiln_status interp_matmul(const interp_call *c) {
     bool ta = c->p->trans_a, tb = c->p->trans_b;
     int64_t M = out->shape[out->rank - 2], N = out->shape[out->rank - 1];
     int64_t K = a->shape[a->rank - (ta ? 2 : 1)];
+    if (kiln_dtype_get_info(b->dtype)->is_quantized && a->dtype == KILN_F32 && !ta && tb && b->rank == 2) {
+        int64_t rows = M > 0 && N > 0 ? interp_numel(out) / N : 0;   // every batch's rows: one product
+        return rt_quant_matmul(rows, N, K, a->data, K, b->dtype, b->data, out->data, N, c->call->pool, NULL);
+    }
     if (a->dtype != KILN_F32 || b->dtype != KILN_F32) return kiln_error(KILN_ERR_UNSUPPORTED, "interp: matmul on non-f32 operands");
     int64_t batch = (M > 0 && N > 0) ? interp_numel(out) / (M * N) : 0;
     if (M == 0 || N == 0 || batch == 0) return KILN_OK;

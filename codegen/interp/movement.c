@@ -4,6 +4,7 @@
 #include "codegen/interp/interp.h"
 
 #include "common/half.h"
+#include "common/quant.h"
 
 static size_t elem_bytes(kiln_dtype t) { return (size_t)kiln_dtype_get_info(t)->block_bytes; }
 
@@ -86,6 +87,9 @@ static kiln_status gather(const interp_call *c) {
                    (size_t)width * es);
         } else if (table->dtype == KILN_F16 || table->dtype == KILN_BF16) {
             kiln_convert_to_f32(table->dtype, (const uint16_t *)table->data + r * width, (float *)c->out.data + i * width, (size_t)width);
+        } else if (kiln_dtype_get_info(table->dtype)->is_quantized && c->out.dtype == KILN_F32) {   // rows of whole blocks
+            kiln_quant_dequantize_row(table->dtype, (const char *)table->data + (size_t)r * kiln_dtype_bytes(table->dtype, width),
+                                      (float *)c->out.data + i * width, width);
         } else {
             return kiln_error(KILN_ERR_UNSUPPORTED, "gather: table dtype %s", kiln_dtype_get_info(table->dtype)->name);
         }

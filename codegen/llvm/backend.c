@@ -53,7 +53,8 @@ static bool llvm_supports(const ir_node *n) {
     if (is_half(n->dtype) && n->op != IR_OP_CAST) return false;
     for (int k = 0; k < n->n_inputs; k++) {
         kiln_dtype t = n->inputs[k]->dtype;
-        if (is_quant(t)) return false;
+        // Block-quantized weights: MATMUL's B and GATHER's table (libkiln_rt dequantizes them).
+        if (is_quant(t) && !((n->op == IR_OP_MATMUL && k == 1) || (n->op == IR_OP_GATHER && k == 0))) return false;
         if (is_half(t) && n->op != IR_OP_CAST && n->op != IR_OP_GATHER) return false;
     }
     if ((f & IR_OPF_NORMALIZATION) && n->inputs[0]->rank == 0) return false;

@@ -6,7 +6,9 @@
  * (attention) take the dynamic entry, with two batch levels and strides. The rest of a region's
  * epilogue runs as one in-place element-wise pass over the product. What the GEMM does not
  * cover (a transposed A, a target without AVX2+FMA) calls OpenBLAS's cblas_sgemm from generated
- * code, as the interpreter does.
+ * code, as the interpreter does. A block-quantized B (a GGUF weight, [N, K] transposed) is never
+ * widened: the kernel calls libkiln_rt's rt_quant_matmul (runtime/quant_matmul.h), which dequantizes
+ * W rows into L1 for decoding and W panels into f32 tiles for kiln's dynamic GEMM in prefill.
  */
 #include "codegen/llvm/llvm.h"
 
@@ -85,6 +87,31 @@ bool cg_llvm_gemm_region(const ir_node *n, cg_gemm_region *r) {
 
 /* ---- lowering ---- */
 
+// C [rows, N] = A [rows, K] · dequant(B)ᵀ through rt_quant_matmul; rows fold every batch dim.
+static kiln_status emit_quant_matmul(cg_kb *k, const ir_node *mm) {
+    const ir_node *a = mm->inputs[0], *b = mm->inputs[1];
+    if (a->dtype != KILN_F32 || mm->p.trans_a || !mm->p.trans_b || b->rank != 2)
+        return kiln_error(KILN_ERR_UNSUPPORTED, "cpu: matmul with a %s operand must be f32 x [N, K]^T", kiln_dtype_get_info(b->dtype)->name);
+    int od = a->rank + b->rank, ro = mm->rank;
+    LLVMValueRef rows = cg_kb_i64(k, 1);
+    for (int d = 0; d < ro - 1; d++) rows = cg_kb_mul(k, rows, cg_kb_dim(k, od + d));
+    LLVMValueRef N = cg_kb_dim(k, od + ro - 1), K = cg_kb_dim(k, a->rank - 1);
+    cg_llvm_module *m = k->m;
+    LLVMValueRef gemm = LLVMConstNull(m->t_ptr);
+    if (m->have_gemm) {   // prefill tiles go to kiln's own GEMM
+        LLVMTypeRef ft;
+        gemm = cg_llvm_gemm_fn(k, true, true, &ft);
+    }
+    LLVMTypeRef i64 = m->t_i64, p = m->t_ptr;
+    LLVMTypeRef params[11] = {i64, i64, i64, p, i64, m->t_i32, p, p, i64, p, p};
+    LLVMValueRef args[11] = {rows, N, K, cg_kb_arg(k, 0), K, cg_kb_i32(k, (int32_t)b->dtype), cg_kb_arg(k, 1), cg_kb_arg(k, 2), N,
+                             cg_kb_pool(k), gemm};
+    LLVMBuildRet(k->b, cg_kb_call_ext(k, "rt_quant_matmul", m->t_i32, params, 11, false, args, 11));
+    // cg_kb_finish appends its own return: give it a (dead) block to put it in.
+    LLVMPositionBuilderAtEnd(k->b, LLVMAppendBasicBlockInContext(m->ctx, k->fn, "done"));
+    return KILN_OK;
+}
+
 kiln_status cg_llvm_emit_matmul(cg_kb *k, const ir_node *n, const cg_node_plan *plan) {
     cg_gemm_region region;
     const ir_node *mm = n;
@@ -93,6 +120,7 @@ kiln_status cg_llvm_emit_matmul(cg_kb *k, const ir_node *n, const cg_node_plan *
         if (!cg_llvm_gemm_region(n, &region)) return kiln_error(KILN_ERR_INTERNAL, "cpu: node %d is not a GEMM region", n->id);
         mm = region.mm;
     }
+    if (!fused && kiln_dtype_get_info(mm->inputs[1]->dtype)->is_quantized) return emit_quant_matmul(k, mm);
     const ir_node *a = mm->inputs[0], *b = mm->inputs[1];
     bool ta = mm->p.trans_a, tb = mm->p.trans_b;
     int ra = a->rank, rb = b->rank, ro = mm->rank, br = ro - 2;

@@ -177,7 +177,14 @@ static void gather_rows(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud
     cg_loop l;
     cg_loop_begin(k, &l, begin, end, "row");
     LLVMValueRef r = load_index(k, w->index, idx, l.iv);
-    if (w->table == w->out) {
+    if (kiln_dtype_get_info(w->table)->is_quantized) {   // rows of whole blocks, dequantized by libkiln_rt
+        const kiln_dtype_info *q = kiln_dtype_get_info(w->table);
+        LLVMValueRef row_bytes = cg_kb_mul(k, LLVMBuildSDiv(k->b, width, cg_kb_i64(k, q->block_size), ""), cg_kb_i64(k, q->block_bytes));
+        LLVMTypeRef params[4] = {k->m->t_i32, k->m->t_ptr, k->m->t_ptr, k->m->t_i64};
+        LLVMValueRef args[4] = {cg_kb_i32(k, (int32_t)w->table), byte_gep(k, table, cg_kb_mul(k, r, row_bytes)),
+                                cg_kb_gep(k, k->m->t_f32, y, cg_kb_mul(k, l.iv, width)), width};
+        cg_kb_call_ext(k, "rt_quant_dequantize_row", k->m->t_void, params, 4, false, args, 4);
+    } else if (w->table == w->out) {
         LLVMValueRef es = cg_kb_i64(k, (int64_t)cg_dtype_size(w->table)), bytes = cg_kb_mul(k, width, es);
         cg_kb_memcpy(k, byte_gep(k, y, cg_kb_mul(k, l.iv, bytes)), byte_gep(k, table, cg_kb_mul(k, r, bytes)), bytes);
     } else {   // f16 / bf16 rows widen to f32
@@ -193,7 +200,8 @@ static void gather_rows(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud
 static kiln_status emit_gather(cg_kb *k, const ir_node *n) {
     gather_emit w = {.n = n, .rt = n->inputs[0]->rank, .ri = n->inputs[1]->rank, .table = n->inputs[0]->dtype,
                      .index = n->inputs[1]->dtype, .out = n->dtype};
-    if (w.table != w.out && !((w.table == KILN_F16 || w.table == KILN_BF16) && w.out == KILN_F32))
+    bool widen = (w.table == KILN_F16 || w.table == KILN_BF16 || kiln_dtype_get_info(w.table)->is_quantized) && w.out == KILN_F32;
+    if (w.table != w.out && !widen)
         return kiln_error(KILN_ERR_UNSUPPORTED, "cpu: gather from a %s table", kiln_dtype_get_info(w.table)->name);
     LLVMValueRef rows = cg_kb_dim(k, 0), count = prod_dims(k, w.rt, 0, w.ri), idx = cg_kb_arg(k, 1);
     // Every id is checked before any row moves, so a bad id leaves a clear message and no half-copy.

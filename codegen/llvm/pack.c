@@ -67,6 +67,11 @@ static void page_out(const file_ranges *fr, const void *data, size_t bytes) {
 
 /* ---- weights the skeleton need not bind ---- */
 
+static void lazy_done(void *ctx, const void *data) {
+    const cg_pack_plan *pp = ctx;
+    if (pp->inner->done) pp->inner->done(pp->inner->ctx, data);
+}
+
 static kiln_status lazy_lookup(void *ctx, const ir_node *w, const void **data, kiln_dtype *dtype, size_t *bytes) {
     cg_pack_plan *pp = ctx;
     kiln_status st = pp->inner->lookup(pp->inner->ctx, w, data, dtype, bytes);
@@ -111,6 +116,7 @@ kiln_status cg_pack_init(cg_pack_plan *pp, const ir_graph *g, bool have_gemm, co
     pp->source = *ws;
     pp->source.ctx = pp;
     pp->source.lookup = lazy_lookup;
+    pp->source.done = ws->done ? lazy_done : NULL;
     return KILN_OK;
 }
 

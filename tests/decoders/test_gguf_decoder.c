@@ -2,12 +2,15 @@
  * tests/fixtures/gguf in F32, F16, Q8_0, Q4_0, Q4_1, Q4_K and Q6_K, as llama.cpp's converter wrote
  * it (q/k rows permuted, llama.cpp names), must give Transformers' logits for its weights as kiln
  * reads them (dequantized, un-permuted; tiny-llama-logits.safetensors) within 1e-4 — as a prefill
- * and token by token through the KV cache — and generate through kiln_decoder. Then bad files.
- * Run once per target (no argument: the interpreter; "cpu": the LLVM backend).
+ * and token by token through the KV cache — and generate through kiln_decoder. Quantized weights
+ * stay quantized: a program's weight bytes by dtype are the file's tensor bytes by dtype. Then bad
+ * files. Run once per target (no argument: the interpreter; "cpu": the LLVM backend).
  */
 #include <unistd.h>
 
 #include "decoder_fixture.h"
+#include "frontend/gguf.h"
+#include "runtime/program.h"
 
 static const char *const types[] = {"f32", "f16", "q8_0", "q4_0", "q4_1", "q4_k", "q6_k"};
 
@@ -132,6 +135,33 @@ static void generates_from_gguf(void) {
     kiln_model_free(m);
 }
 
+// The program's weights, summed by dtype, are the file's tensors summed by dtype: every quantized
+// tensor kept as its blocks (not widened to f32), nothing read twice. (The fixture's other tensors
+// are f32 norms, and every tensor is a weight of the graph.)
+static void weight_bytes_by_dtype_equal_the_files(const char *type, kiln_target target) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/gguf/tiny-llama-%s.gguf", KILN_FIXTURES, type);
+    fe_gguf *g = NULL;
+    kiln_model *m = NULL;
+    kiln_program *p = NULL;
+    CHECK_OK(fe_gguf_open(path, &g));
+    CHECK_OK(kiln_model_open(path, NULL, &m));
+    kiln_compile_options co = kiln_compile_options_default();
+    co.max_batch = 1, co.max_context = 32, co.max_seq = 16, co.target = target;
+    if (m) CHECK_OK(kiln_compile(m, &co, &p));
+    if (!g || !p) goto done;
+    size_t file[KILN_DTYPE_COUNT] = {0}, prog[KILN_DTYPE_COUNT] = {0};
+    for (size_t i = 0; i < fe_gguf_n_tensors(g); i++) file[fe_gguf_tensor_at(g, i)->dtype] += fe_gguf_tensor_at(g, i)->size_bytes;
+    for (int i = 0; i < p->n_weights; i++) prog[p->weights[i].dtype] += p->weights[i].size_bytes;
+    for (int t = 0; t < KILN_DTYPE_COUNT; t++)
+        CHECK_MSG(file[t] == prog[t], "%s (%s): %s weights %zu bytes in the program, %zu in the file", type,
+                  target == KILN_TARGET_CPU ? "cpu" : "interp", kiln_dtype_get_info((kiln_dtype)t)->name, prog[t], file[t]);
+done:
+    kiln_program_free(p);
+    kiln_model_free(m);
+    fe_gguf_free(g);
+}
+
 static void bad_files_are_refused(void) {
     kiln_model *m = NULL;
     char path[512];
@@ -156,7 +186,10 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof(path), "%s/gguf/tiny-llama-logits.safetensors", KILN_FIXTURES);
     fx_tensors ref;
     CHECK_OK(fx_load(path, &ref));
-    for (size_t i = 0; i < KILN_ARRAY_SIZE(types); i++) logits_match(&ref, types[i]);
+    for (size_t i = 0; i < KILN_ARRAY_SIZE(types); i++) {
+        logits_match(&ref, types[i]);
+        if (i >= 2) weight_bytes_by_dtype_equal_the_files(types[i], dec_target);   // the quantized files
+    }
     fx_free(&ref);
     generates_from_gguf();
     bad_files_are_refused();

@@ -192,12 +192,13 @@ static void test_matmul(void) {
     ir_node *x = f32(g, "x", 3, (ir_dim[]){B, S, D(8)});
     ir_node *w = ir_weight(g, "w", KILN_F32, 2, (ir_dim[]){D(8), D(16)});
     ir_node *wt = ir_weight(g, "wt", KILN_F32, 2, (ir_dim[]){D(16), D(8)});
-    ir_node *wq = ir_weight(g, "wq", KILN_Q4_0, 2, (ir_dim[]){D(16), D(8)});
+    ir_node *wq = ir_weight(g, "wq", KILN_Q4_0, 2, (ir_dim[]){D(16), D(32)});
+    ir_node *x32 = f32(g, "x32", 3, (ir_dim[]){B, S, D(32)});
     CHECK_SHAPE(g, ir_matmul(g, x, w, false, false), KILN_F32, "[batch, seq, 16]");
     ir_node *m = ir_matmul(g, x, wt, false, true);
     CHECK_SHAPE(g, m, KILN_F32, "[batch, seq, 16]");
     CHECK(m && m->p.trans_b && !m->p.trans_a);
-    CHECK_SHAPE(g, ir_matmul(g, x, wq, false, true), KILN_F32, "[batch, seq, 16]");   // quantized B
+    CHECK_SHAPE(g, ir_matmul(g, x32, wq, false, true), KILN_F32, "[batch, seq, 16]");   // quantized B
     ir_node *xt = f32(g, "xt", 3, (ir_dim[]){B, D(8), S});
     CHECK_SHAPE(g, ir_matmul(g, xt, w, true, false), KILN_F32, "[batch, seq, 16]");
     // batched attention scores with broadcast batch dims: [B, 4, S, 8] x [B, 4, past + seq, 8]^T
@@ -229,6 +230,22 @@ static void test_matmul(void) {
     x = f32(g, "x", 3, (ir_dim[]){B, S, D(8)});
     ir_node *y = f32(g, "y", 3, (ir_dim[]){S, D(8), D(8)});
     CHECK_BUILD_FAILS(g, ir_matmul(g, x, y, false, false), KILN_ERR_INVALID_ARG, "batch dims do not broadcast");
+    ir_graph_free(g);
+    // Quantized weights are read as rows of whole blocks: B [N, K] transposed, K a multiple of the block.
+    g = fresh();
+    x = f32(g, "x", 3, (ir_dim[]){B, S, D(32)});
+    ir_node *wk = ir_weight(g, "w", KILN_Q8_0, 2, (ir_dim[]){D(32), D(16)});
+    CHECK_BUILD_FAILS(g, ir_matmul(g, x, wk, false, false), KILN_ERR_INVALID_ARG, "matmul: a q8_0 operand must be B [N, K] taken transposed");
+    ir_graph_free(g);
+    g = fresh();
+    x = f32(g, "x", 3, (ir_dim[]){B, S, D(48)});
+    wk = ir_weight(g, "w", KILN_Q8_0, 2, (ir_dim[]){D(16), D(48)});
+    CHECK_BUILD_FAILS(g, ir_matmul(g, x, wk, false, true), KILN_ERR_INVALID_ARG, "K a constant multiple of 32");
+    ir_graph_free(g);
+    g = fresh();
+    wk = ir_weight(g, "table", KILN_Q4_K, 2, (ir_dim[]){D(16), D(128)});
+    CHECK_BUILD_FAILS(g, ir_gather(g, wk, ir_input(g, "ids", KILN_I64, 1, (ir_dim[]){S})), KILN_ERR_INVALID_ARG,
+                      "gather: a q4_k table must be [rows, width], width a constant multiple of 256");
     ir_graph_free(g);
 }
 

@@ -15,6 +15,7 @@
 #include "codegen/codegen.h"
 #include "runtime/context.h"
 #include "common/half.h"
+#include "common/quant.h"
 #include "test.h"
 
 extern const kiln_backend cg_llvm_backend;
@@ -984,18 +985,86 @@ static void test_attention_regions(void) {
         }
 }
 
-static void test_unsupported(void) {
-    // A quantized operand: no CPU kernel; the backend says so at compile time.
-    int B, S;
-    ir_graph *g = new_graph(&B, &S, 1, 4);
-    ir_node *w = ir_input(g, "w", KILN_Q8_0, 2, (ir_dim[]){C(8), C(32)});
-    ir_node *x = ir_input(g, "x", KILN_F32, 2, (ir_dim[]){ir_dim_sym(S), C(32)});
-    ir_graph_add_output(g, "y", ir_matmul(g, x, w, false, true));
-    kiln_program *p = NULL;
-    if (g->status == KILN_OK)
-        CHECK_FAILS(cg_llvm_backend.compile(g, NULL, NULL, &p), KILN_ERR_UNSUPPORTED, "cpu: op 'matmul' on f32");
-    CHECK(p == NULL);
-    ir_graph_free(g);
+// Random blocks of `type` for n elements, with finite, modest f16 scales (the rest random bytes).
+static void *rand_blocks(kiln_dtype type, int64_t n) {
+    const kiln_dtype_info *q = kiln_dtype_get_info(type);
+    int64_t nb = n / q->block_size;
+    uint8_t *b = aligned_alloc(64, ((size_t)(nb * q->block_bytes) + 63) / 64 * 64 + 64);
+    for (int64_t i = 0; i < nb * q->block_bytes; i++) b[i] = (uint8_t)(frand(0, 256));
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t *blk = b + i * q->block_bytes;
+        uint16_t d = kiln_f32_to_f16(frand(0.001f, 0.05f)), m = kiln_f32_to_f16(frand(-0.05f, 0.05f));
+        if (type == KILN_Q6_K) memcpy(blk + 208, &d, 2);
+        else memcpy(blk, &d, 2);
+        if (type == KILN_Q4_1 || type == KILN_Q4_K) memcpy(blk + 2, &m, 2);
+    }
+    return b;
+}
+
+// x · dequant(W)ᵀ and rows of dequant(W) with W block-quantized (GGUF weights): the interpreter
+// against common/quant.h's reference (kiln_quant_vec_dot_f32, in double), and the cpu target
+// against the interpreter, at 1 row (decoding), 3 and 9 rows (through f32 tiles and a GEMM).
+static void test_quantized_weights(void) {
+    static const kiln_dtype types[] = {KILN_Q8_0, KILN_Q4_0, KILN_Q4_1, KILN_Q4_K, KILN_Q6_K};
+    static const int64_t ks[] = {256, 768}, ns[] = {3, 37};
+    for (size_t t = 0; t < KILN_ARRAY_SIZE(types); t++)
+        for (size_t a = 0; a < KILN_ARRAY_SIZE(ks); a++)
+            for (size_t c = 0; c < KILN_ARRAY_SIZE(ns); c++) {
+                kiln_dtype type = types[t];
+                int64_t K = ks[a], N = ns[c];
+                char name[96];
+                snprintf(name, sizeof(name), "quantized %s K=%lld N=%lld", kiln_dtype_get_info(type)->name, (long long)K, (long long)N);
+                cur_case = name;
+                int B, S;
+                ir_graph *g = new_graph(&B, &S, 1, 9);
+                ir_node *x = ir_input(g, "x", KILN_F32, 3, (ir_dim[]){ir_dim_sym(B), ir_dim_sym(S), C(K)});
+                ir_node *w = ir_input(g, "w", type, 2, (ir_dim[]){C(N), C(K)});
+                ir_node *ids = ir_input(g, "ids", KILN_I64, 2, (ir_dim[]){ir_dim_sym(B), ir_dim_sym(S)});
+                ir_graph_add_output(g, "y", ir_matmul(g, x, w, false, true));
+                ir_graph_add_output(g, "rows", ir_gather(g, w, ids));
+                progs p;
+                void *wq = rand_blocks(type, N * K);
+                float *wf = malloc((size_t)(N * K) * sizeof(float));
+                for (int64_t r = 0; r < N; r++)
+                    kiln_quant_dequantize_row(type, (uint8_t *)wq + r * kiln_dtype_bytes(type, K), wf + r * K, K);
+                if (compile_both(g, &p)) {
+                    for (int64_t rows = 1; rows <= 9; rows = rows * 3) {
+                        inputs in = {0};
+                        kiln_tensor *xt = add_input(&in, "x", KILN_F32, 3, (int64_t[]){1, rows, K}, -1, 1);
+                        kiln_tensor *wt = &in.t[in.n++];
+                        *wt = (kiln_tensor){.name = "w", .dtype = type, .rank = 2, .shape = {N, K}, .data = NULL};
+                        kiln_tensor *it = add_input(&in, "ids", KILN_I64, 2, (int64_t[]){1, rows}, 0, (double)N - 0.01);
+                        wt->data = malloc(kiln_dtype_bytes(type, N * K));
+                        memcpy(wt->data, wq, kiln_dtype_bytes(type, N * K));
+                        kiln_tensor wf_t = {.dtype = KILN_F32, .rank = 2, .shape = {N, K}, .data = wf};
+                        int64_t count;
+                        double *scale = matmul_scale(xt, &wf_t, false, true, &count);
+                        kiln_tensor y = {.name = "y"}, r = {.name = "rows"};
+                        CHECK_OK(kiln_run(p.ci, in.t, (size_t)in.n, &y, 1));
+                        CHECK_OK(kiln_run(p.ci, in.t, (size_t)in.n, &r, 1));
+                        double worst = 0;
+                        for (int64_t i = 0; y.data && i < rows; i++)
+                            for (int64_t j = 0; j < N; j++) {
+                                double want = kiln_quant_vec_dot_f32(type, K, (uint8_t *)wq + j * kiln_dtype_bytes(type, K), (float *)xt->data + i * K);
+                                double d = fabs(((float *)y.data)[i * N + j] - want) / (1e-5 + 1e-5 * scale[i * N + j]);
+                                worst = fmax(worst, d);
+                            }
+                        CHECK_MSG(y.data && worst <= 1, "%s rows=%lld: interp off the reference by %g x the tolerance", name, (long long)rows, worst);
+                        for (int64_t i = 0; r.data && i < rows; i++)
+                            CHECK_MSG(memcmp((float *)r.data + i * K, wf + ((int64_t *)it->data)[i] * K, (size_t)K * 4) == 0,
+                                      "%s: gathered row %lld differs from the dequantized row", name, (long long)i);
+                        compare_run(p.ci, p.cc1, &in, "y", TOL_MATMUL, scale);
+                        compare_run(p.ci, p.cc2, &in, "y", TOL_MATMUL, scale);
+                        compare_run(p.ci, p.cc2, &in, "rows", TOL_EXACT, NULL);
+                        free(scale);
+                        free_inputs(&in);
+                    }
+                }
+                free_progs(&p);
+                free(wq);
+                free(wf);
+                ir_graph_free(g);
+            }
 }
 
 int main(void) {
@@ -1010,6 +1079,6 @@ int main(void) {
     test_batched_gemm_region();
     test_norm_regions();
     test_attention_regions();
-    test_unsupported();
+    test_quantized_weights();
     return test_summary();
 }
