@@ -11,36 +11,9 @@
 #include "tests/frontend/scratch_dir.h"
 #include "tests/test.h"
 
+#include "tests/gguf/gguf_writer.h"
+
 /* ---- building files -------------------------------------------------------------------------- */
-
-typedef struct gbuf {
-    unsigned char *p;
-    size_t len, cap;
-} gbuf;
-
-static void put(gbuf *b, const void *d, size_t n) {
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 256;
-        b->p = realloc(b->p, b->cap);
-        KILN_ASSERT(b->p);
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
-static void put_u8(gbuf *b, uint8_t v) { put(b, &v, 1); }
-static void put_u32(gbuf *b, uint32_t v) { put(b, &v, 4); }
-static void put_u64(gbuf *b, uint64_t v) { put(b, &v, 8); }
-static void put_str(gbuf *b, const char *s) {
-    put_u64(b, strlen(s));
-    put(b, s, strlen(s));
-}
-static void put_key(gbuf *b, const char *key, uint32_t type) {
-    put_str(b, key);
-    put_u32(b, type);
-}
-static void pad_to(gbuf *b, size_t align) {
-    while (b->len % align) put_u8(b, 0);
-}
 
 // A valid file: general.architecture = "llama" (+ extra key/values written by `extra_kv`, counted in
 // n_extra_kv) and two tensors: "a" F32 [4] at offset 0, and "blk.0.attn_q.weight" (type `type_b`,

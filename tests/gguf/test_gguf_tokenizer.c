@@ -121,30 +121,7 @@ done:
 
 /* ---- broken files ---------------------------------------------------------------------------------- */
 
-typedef struct gbuf {
-    unsigned char *p;
-    size_t len, cap;
-} gbuf;
-
-static void put(gbuf *b, const void *d, size_t n) {
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 256;
-        b->p = realloc(b->p, b->cap);
-        KILN_ASSERT(b->p);
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
-static void put_u32(gbuf *b, uint32_t v) { put(b, &v, 4); }
-static void put_u64(gbuf *b, uint64_t v) { put(b, &v, 8); }
-static void put_str(gbuf *b, const char *s) {
-    put_u64(b, strlen(s));
-    put(b, s, strlen(s));
-}
-static void put_key(gbuf *b, const char *key, uint32_t type) {
-    put_str(b, key);
-    put_u32(b, type);
-}
+#include "tests/gguf/gguf_writer.h"
 static void put_str_array(gbuf *b, const char *key, const char *const *v, size_t n) {
     put_key(b, key, FE_GGUF_ARRAY);
     put_u32(b, FE_GGUF_STRING);
