@@ -16,6 +16,7 @@
 #include "pipelines/chat_template.h"
 #include "tests/frontend/scratch_dir.h"
 #include "tests/gguf/gguf_test_util.h"
+#include "tests/gguf/gguf_writer.h"
 
 /* ---- against the reference ----------------------------------------------------------------------- */
 
@@ -121,7 +122,6 @@ done:
 
 /* ---- broken files ---------------------------------------------------------------------------------- */
 
-#include "tests/gguf/gguf_writer.h"
 static void put_str_array(gbuf *b, const char *key, const char *const *v, size_t n) {
     put_key(b, key, FE_GGUF_ARRAY);
     put_u32(b, FE_GGUF_STRING);
