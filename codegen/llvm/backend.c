@@ -1,5 +1,6 @@
-/* backend.c — the CPU backend: graph -> program. Fused regions that are element-wise stay one
- * node (one kernel); any other region is inlined. The shared skeleton (cg_program_build) places
+/* backend.c — the CPU backend: graph -> program. Fused regions this backend has a kernel for stay
+ * one node (element-wise, GEMM, norm, attention; chunked regions as a chunk kernel that calls its
+ * steps' kernels, chunked.c); any other region is inlined. The shared skeleton (cg_program_build) places
  * every tensor; each computing node then gets a launch whose kernel is keyed by its signature,
  * so the twelve layers of a BERT share one kernel per kind of node. The module is optimized at
  * O3 for the target CPU, emitted as an object (kept for kiln_program_save) and linked into the
