@@ -289,9 +289,10 @@ static kiln_status ck_build(const ir_node *n, const bool *packed, const int64_t 
         }
         if (!s) s = clone(sg, x, ins, rows, true);
         if (!s || sg->status) {
+            kiln_status st = sg->status ? sg->status : kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
             ir_graph_free(sg);
             pl->sg = NULL;
-            return sg && sg->status ? sg->status : kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
+            return st;
         }
         for (int c = 0; c < len; c++) taken[chain[c]->id] = true;
         map[chain[len - 1]->id] = s;
