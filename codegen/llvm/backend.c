@@ -1,5 +1,6 @@
-/* backend.c — the CPU backend: graph -> program. Fused regions that are element-wise stay one
- * node (one kernel); any other region is inlined. The shared skeleton (cg_program_build) places
+/* backend.c — the CPU backend: graph -> program. Fused regions this backend has a kernel for stay
+ * one node (element-wise, GEMM, norm, attention; chunked regions as a chunk kernel that calls its
+ * steps' kernels, chunked.c); any other region is inlined. The shared skeleton (cg_program_build) places
  * every tensor; each computing node then gets a launch whose kernel is keyed by its signature,
  * so the twelve layers of a BERT share one kernel per kind of node. The module is optimized at
  * O3 for the target CPU, emitted as an object (kept for kiln_program_save) and linked into the
@@ -91,6 +92,7 @@ bool cg_llvm_lowers_whole(const ir_node *n, bool have_gemm, const int64_t *symbo
     case IR_FUSED_GEMM: return cg_llvm_gemm_region(n, &r);
     case IR_FUSED_NORM: return cg_llvm_norm_region(n, &nm);
     case IR_FUSED_ATTENTION: return have_gemm && cg_llvm_attention_region(n, symbol_max);
+    case IR_FUSED_CHUNKED: return cg_llvm_chunked_region(n);
     default: return false;
     }
 }
@@ -253,67 +255,78 @@ typedef struct kernel_entry {
     char name[32];
 } kernel_entry;
 
-typedef struct kernel_table {
+struct cg_kernel_cache {
+    cg_llvm_module *m;
     int n, cap;
     kernel_entry *e;
-} kernel_table;
+};
 
-static void table_free(kernel_table *t) {
+static void table_free(cg_kernel_cache *t) {
     for (int i = 0; i < t->n; i++) free(t->e[i].signature);
     free(t->e);
 }
 
-static kiln_status emit_node(cg_llvm_module *m, const ir_node *n, const cg_node_plan *plan, const char *name) {
-    cg_kb k;
-    cg_kb_begin_kernel(m, &k, name);
+static kiln_status emit_node(cg_kb *k, const ir_node *n, const cg_node_plan *plan) {
     uint32_t f = ir_op_flags(n->op);
-    kiln_status st;
     if (n->op == IR_OP_FUSED && !cg_llvm_elementwise_fusable(n)) {
         switch (n->p.fused_kind) {
-        case IR_FUSED_GEMM: st = cg_llvm_emit_matmul(&k, n, plan); break;
-        case IR_FUSED_NORM: st = cg_llvm_emit_normalization(&k, n); break;
-        case IR_FUSED_ATTENTION: st = cg_llvm_emit_attention(&k, n); break;
-        default: st = kiln_error(KILN_ERR_INTERNAL, "cpu: no whole lowering for a %s region", ir_fused_kind_name(n->p.fused_kind));
+        case IR_FUSED_GEMM: return cg_llvm_emit_matmul(k, n, plan);
+        case IR_FUSED_NORM: return cg_llvm_emit_normalization(k, n);
+        case IR_FUSED_ATTENTION: return cg_llvm_emit_attention(k, n);
+        default: return kiln_error(KILN_ERR_INTERNAL, "cpu: no whole lowering for a %s region", ir_fused_kind_name(n->p.fused_kind));
         }
-    } else if (n->op == IR_OP_FUSED || n->op == IR_OP_EXPAND || (f & IR_OPF_ELEMENTWISE)) st = cg_llvm_emit_elementwise(&k, n);
-    else if (f & IR_OPF_NORMALIZATION) st = cg_llvm_emit_normalization(&k, n);
-    else if (f & IR_OPF_CONTRACTION) st = cg_llvm_emit_matmul(&k, n, plan);
-    else if (f & IR_OPF_MOVEMENT) st = cg_llvm_emit_movement(&k, n);
-    else st = kiln_error(KILN_ERR_UNSUPPORTED, "cpu: no lowering for op '%s'", ir_op_name(n->op));
-    cg_kb_finish(&k);
-    return st;
+    }
+    if (n->op == IR_OP_FUSED || n->op == IR_OP_EXPAND || (f & IR_OPF_ELEMENTWISE)) return cg_llvm_emit_elementwise(k, n);
+    if (f & IR_OPF_NORMALIZATION) return cg_llvm_emit_normalization(k, n);
+    if (f & IR_OPF_CONTRACTION) return cg_llvm_emit_matmul(k, n, plan);
+    if (f & IR_OPF_MOVEMENT) return cg_llvm_emit_movement(k, n);
+    return kiln_error(KILN_ERR_UNSUPPORTED, "cpu: no lowering for op '%s'", ir_op_name(n->op));
 }
 
-// The kernel for `n`: an existing one with the same signature, or a new one emitted now.
-static kiln_status kernel_for(cg_llvm_module *m, kernel_table *t, const ir_node *n, const cg_node_plan *plan, const char **name_out) {
-    kiln_strbuf sb = {0};
-    kiln_status st = cg_llvm_signature(n, plan, &sb);
-    if (st || sb.failed) {
-        kiln_strbuf_free(&sb);
-        return st ? st : kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
-    }
+kiln_status cg_llvm_kernel_by_signature(cg_kernel_cache *t, const char *signature, kiln_status (*emit)(cg_kb *k, void *ud), void *ud,
+                                        const char **name_out) {
     for (int i = 0; i < t->n; i++)
-        if (strcmp(t->e[i].signature, sb.data) == 0) {
-            kiln_strbuf_free(&sb);
+        if (strcmp(t->e[i].signature, signature) == 0) {
             *name_out = t->e[i].name;
             return KILN_OK;
         }
     if (t->n == t->cap) {
         int cap = t->cap ? 2 * t->cap : 64;
         kernel_entry *e = realloc(t->e, (size_t)cap * sizeof(*e));
-        if (!e) {
-            kiln_strbuf_free(&sb);
-            return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
-        }
+        if (!e) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
         t->e = e;
         t->cap = cap;
     }
     kernel_entry *e = &t->e[t->n];
-    e->signature = sb.data;
-    snprintf(e->name, sizeof(e->name), "%s%d", m->prefix, t->n);
+    if (!(e->signature = strdup(signature))) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
+    snprintf(e->name, sizeof(e->name), "%s%d", t->m->prefix, t->n);
     t->n++;
     *name_out = e->name;
-    return emit_node(m, n, plan, e->name);
+    cg_kb k;
+    cg_kb_begin_kernel(t->m, &k, e->name);
+    kiln_status st = emit(&k, ud);
+    cg_kb_finish(&k);
+    return st;
+}
+
+typedef struct node_emit {
+    const ir_node *n;
+    const cg_node_plan *plan;
+} node_emit;
+
+static kiln_status emit_node_cb(cg_kb *k, void *ud) {
+    const node_emit *ne = ud;
+    return emit_node(k, ne->n, ne->plan);
+}
+
+kiln_status cg_llvm_kernel_for(cg_kernel_cache *t, const ir_node *n, const cg_node_plan *plan, const char **name_out) {
+    kiln_strbuf sb = {0};
+    kiln_status st = cg_llvm_signature(n, plan, &sb);
+    if (!st && sb.failed) st = kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
+    node_emit ne = {n, plan};
+    if (!st) st = cg_llvm_kernel_by_signature(t, sb.data, emit_node_cb, &ne, name_out);
+    kiln_strbuf_free(&sb);
+    return st;
 }
 
 /* ---- JIT ---- */
@@ -379,7 +392,7 @@ kiln_status cg_llvm_compile(const ir_graph *src, const cg_weight_source *ws, con
     kiln_program *p = NULL;
     rt_arg *where = NULL;
     cg_llvm_module m = {0};
-    kernel_table kt = {0};
+    cg_kernel_cache kt = {0};
     LLVMTargetMachineRef tm = NULL;
     cg_pack_plan pack = {0};
     void *gemm = NULL;
@@ -403,6 +416,7 @@ kiln_status cg_llvm_compile(const ir_graph *src, const cg_weight_source *ws, con
     int64_t symbol_max[IR_MAX_SYMBOLS] = {0};
     for (int s = 0; s < src->n_symbols; s++) symbol_max[s] = src->symbols[s].max;
     m.symbol_max = symbol_max;
+    kt.m = &m;
     flatten_ctx fc = {.have_gemm = m.have_gemm, .symbol_max = symbol_max};
 
     if ((st = flatten_some(src, &fc, &g))) goto error;
@@ -441,9 +455,20 @@ kiln_status cg_llvm_compile(const ir_graph *src, const cg_weight_source *ws, con
         rt_launch *L = &p->launches[p->n_launches++];
         const char *kname = NULL;
         cg_node_plan plan = {.packed_b = cg_pack_matmul(m.have_gemm, n, where), .symbol_max = symbol_max};
-        if ((st = kernel_for(&m, &kt, n, &plan, &kname))) goto error;
+        bool chunked = n->op == IR_OP_FUSED && n->p.fused_kind == IR_FUSED_CHUNKED, packed[IR_MAX_INPUTS] = {false}, packed_tb[IR_MAX_INPUTS];
+        if (chunked) {   // a chunk kernel: its products read the packed copies of the weights it passes on
+            for (int k = 0; k < n->n_inputs; k++)
+                packed[k] = m.have_gemm && where[n->inputs[k]->id].space == RT_SPACE_WEIGHT && cg_llvm_chunked_packable(n, k, &packed_tb[k]);
+            size_t scratch = 0;
+            if ((st = cg_llvm_chunked_kernel(&kt, n, packed, symbol_max, &kname, &scratch))) goto error;
+            p->workspace_bytes = KILN_MAX(p->workspace_bytes, scratch);
+        } else if ((st = cg_llvm_kernel_for(&kt, n, &plan, &kname))) {
+            goto error;
+        }
         L->kernel = kiln_arena_strdup(p->arena, kname);
-        L->op = ir_op_name(n->op);
+        char opname[48];   // "fused.chunked", as the interpreter names its launches
+        snprintf(opname, sizeof(opname), "fused.%s", ir_fused_kind_name(n->p.fused_kind));
+        L->op = n->op == IR_OP_FUSED && n->p.fused_kind ? kiln_arena_strdup(p->arena, opname) : ir_op_name(n->op);
         L->path = kiln_arena_strdup(p->arena, n->path);
         L->fn = kernel_unavailable;
         L->op_class = cg_op_class(n->op);
@@ -464,6 +489,9 @@ kiln_status cg_llvm_compile(const ir_graph *src, const cg_weight_source *ws, con
         bool trans_b = n->op == IR_OP_FUSED && cg_llvm_gemm_region(n, &region) ? region.mm->p.trans_b : n->p.trans_b;
         if (plan.packed_b && (st = cg_pack_assign(&pack, p, &m.gemm, where[n->inputs[1]->id].index, trans_b, &L->args[1].index)))
             goto error;
+        for (int k = 0; chunked && k < n->n_inputs; k++)
+            if (packed[k] && (st = cg_pack_assign(&pack, p, &m.gemm, where[n->inputs[k]->id].index, packed_tb[k], &L->args[k].index)))
+                goto error;
         if (n->op == IR_OP_SLICE) {
             L->dims[L->n_dims++] = cg_expr(n->p.start);
             L->dims[L->n_dims++] = cg_expr(n->p.end);

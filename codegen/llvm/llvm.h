@@ -200,6 +200,29 @@ bool cg_llvm_ew_part_ok(const ir_node *n, const ir_node *root, const ir_node *re
 kiln_status cg_llvm_ew_part_signature(const ir_node *n, const ir_node *root, const ir_node *result, kiln_strbuf *sb);
 kiln_status cg_llvm_emit_ew_part(cg_kb *k, const ir_node *n, const ir_node *root, const ir_node *result);
 
+/* ---- kernels by signature (backend.c), for emitters that call other kernels ---- */
+
+typedef struct cg_kernel_cache cg_kernel_cache;
+// The kernel for node `n` under `plan`: one already emitted with the same signature, or a new one.
+// *name_out lives as long as the cache.
+kiln_status cg_llvm_kernel_for(cg_kernel_cache *c, const ir_node *n, const cg_node_plan *plan, const char **name_out);
+// The kernel for a signature the caller made; `emit` writes its body (in kernel `k`) when new.
+kiln_status cg_llvm_kernel_by_signature(cg_kernel_cache *c, const char *signature, kiln_status (*emit)(cg_kb *k, void *ud), void *ud,
+                                        const char **name_out);
+
+/* ---- FUSED CHUNKED regions (chunked.c) ---- */
+
+// true when the region's body fits the chunk kernel (row-wise matmuls on rank-2 weights,
+// element-wise ops, norms and softmax over the last axis, all f32, widths constant).
+bool cg_llvm_chunked_region(const ir_node *n);
+// true when region input `k` is read only as B of the body's products (all with *trans_b_out),
+// so that the launch may pass the weight's packed copy.
+bool cg_llvm_chunked_packable(const ir_node *n, int k, bool *trans_b_out);
+// The chunk kernel of region `n` (and its steps' kernels); packed[k]: the launch passes region
+// input k packed for kiln's GEMM. *scratch_out: the bytes of scratch one run allocates.
+kiln_status cg_llvm_chunked_kernel(cg_kernel_cache *c, const ir_node *n, const bool *packed, const int64_t *symbol_max,
+                                   const char **name_out, size_t *scratch_out);
+
 /* ---- kiln's GEMM (gemm.h) as one object per target, shared by every program ---- */
 
 // Starts (or finds) the compile of the GEMM entries for target `t`; a handle for cg_llvm_gemm_wait.

@@ -107,6 +107,9 @@ kiln_status cg_pack_init(cg_pack_plan *pp, const ir_graph *g, bool have_gemm, co
         for (int k = 0; k < n->n_inputs; k++) readers[n->inputs[k]->id]++;
         if (n->n_inputs >= 2 && cg_pack_matmul(have_gemm, n, NULL) && n->inputs[0] != n->inputs[1]) packers[n->inputs[1]->id]++;
         if (n->op == IR_OP_GATHER && n->inputs[0]->dtype == n->dtype) packers[n->inputs[0]->id]++;
+        bool tb;
+        for (int k = 0; have_gemm && n->op == IR_OP_FUSED && n->p.fused_kind == IR_FUSED_CHUNKED && k < n->n_inputs; k++)
+            if (n->inputs[k]->op == IR_OP_WEIGHT && cg_llvm_chunked_region(n) && cg_llvm_chunked_packable(n, k, &tb)) packers[n->inputs[k]->id]++;
     }
     for (int o = 0; o < g->n_outputs; o++) readers[g->outputs[o].node->id] += 1000000;
     for (int i = 0; i < g->n_nodes; i++)

@@ -53,6 +53,14 @@ static inline cJSON *pt_manifest(const cJSON **list) {
     return m;
 }
 
+// The fixtures the cpu backend runs in the pass tests: each family's base model and its MLM head
+// (an LLVM compile per program makes every fixture too slow for the suite; the heads are the
+// interpreter's and tests/llvm's business).
+static inline bool pt_cpu_fixture(const char *name) {
+    size_t n = name ? strlen(name) : 0;
+    return (n > 5 && strcmp(name + n - 5, "-base") == 0) || (n > 4 && strcmp(name + n - 4, "-mlm") == 0);
+}
+
 // The largest |a - b| / max(1, |b|) over the elements: an absolute error for values up to 1 and
 // a relative one above, where f32 cannot resolve 1e-6 absolute (a logit of 10 moves by 1e-6 at
 // its last bit). INFINITY on a shape mismatch or NaN.

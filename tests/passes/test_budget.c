@@ -1,6 +1,7 @@
 /* test_budget.c — the memory budget: a budget too small for any plan fails with a message that
  * names the smallest budget that fits; that budget then compiles and one byte less does not; a
- * budget between that and the unchunked need makes the compiler pick chunk sizes that fit.
+ * budget between that and the unchunked need makes the compiler pick chunk sizes that fit, on the
+ * interpreter and on the cpu backend.
  */
 #include "passes_test.h"
 
@@ -43,6 +44,19 @@ static void test_model(const char *dir, int64_t batch, int64_t seq, bool ffn_pea
     if (p) {
         int chunked = 0;
         for (int i = 0; i < p->n_launches; i++) chunked += strcmp(p->launches[i].op, "fused.chunked") == 0;
+        CHECK(api_context_bytes(p) <= co.memory_budget);
+        CHECK(!ffn_peak || chunked > 0);
+    }
+    kiln_program_free(p);
+    p = NULL;
+    // The cpu backend runs the chosen chunks as chunk kernels: its program fits the budget too.
+    co.target = KILN_TARGET_CPU;
+    CHECK_OK(kiln_compile(m, &co, &p));
+    if (p) {
+        int chunked = 0;
+        for (int i = 0; i < p->n_launches; i++) chunked += strcmp(p->launches[i].op, "fused.chunked") == 0;
+        printf("%s, cpu, budget %zu: arena %zu + temporaries %zu, %d chunked launches\n", dir, co.memory_budget, p->arena_bytes,
+               p->workspace_bytes, chunked);
         CHECK(api_context_bytes(p) <= co.memory_budget);
         CHECK(!ffn_peak || chunked > 0);
     }
