@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""llama.cpp's greedy continuation of fixed prompts on the real SmolLM2-135M-Instruct Q4_1 GGUF, for
+tests/gguf/test_smollm2_llamacpp.c.
+
+llama.cpp (PyPI llama-cpp-python, which builds it here) tokenizes each prompt (chat markup parsed as
+special tokens), evaluates it, and generates 64 tokens greedily; every step records the token it
+chose and the 20 largest logits of that step (ids and values). kiln is then teacher-forced on
+llama.cpp's own tokens and compared step by step: its argmax must equal llama.cpp's wherever
+llama.cpp's top-2 logits differ by more than 0.05 (llama.cpp quantizes activations to 8 bits per
+block, kiln keeps them in f32 — common/quant.h — so near-ties may flip), and the largest difference
+over the recorded logits is reported.
+
+    /tmp/refenv/bin/pip install llama-cpp-python
+    /tmp/refenv/bin/python tests/reference/make_llamacpp_smollm2_reference.py .cache/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+
+Writes tests/fixtures/gguf/smollm2_llamacpp.json.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import llama_cpp.llama_cpp as llama_c
+
+# llama.cpp's extra buffer types (AMX and repacked weights) crash this VM (its CPU reports AMX, which
+# the kernel does not enable for the process: decode segfaults), so they are turned off; the plain
+# CPU kernels compute the same Q4_1 x Q8_1 dot products.
+_default_params = llama_c.llama_model_default_params
+
+
+def _params_without_extra_bufts():
+    p = _default_params()
+    p.use_extra_bufts = False
+    return p
+
+
+llama_c.llama_model_default_params = _params_without_extra_bufts
+from llama_cpp import Llama, __version__ as llama_cpp_version  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.normpath(os.path.join(HERE, "..", "fixtures", "gguf", "smollm2_llamacpp.json"))
+STEPS, TOP = 64, 20
+PROMPTS = [
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+    "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\nWrite a short poem about a compiler that turns models into fast code.<|im_end|>\n<|im_start|>assistant\n",
+    "The three primary colors are",
+    "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
+]
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    # f32 KV cache (type_k/type_v 0 = GGML_TYPE_F32), as kiln keeps it: what is left is the weights x 8-bit activations
+    llm = Llama(model_path=sys.argv[1], n_ctx=512, n_batch=512, logits_all=True, n_threads=1, verbose=False, seed=0,
+                type_k=0, type_v=0)
+    cases = []
+    for prompt in PROMPTS:
+        ids = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        llm.reset()
+        llm.eval(ids)
+        steps = []
+        for _ in range(STEPS):
+            logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
+            order = np.argsort(-logits, kind="stable")[:TOP]
+            token = int(order[0])
+            steps.append({"token": token, "top": [[int(i), float("%.6g" % logits[i])] for i in order]})
+            llm.eval([token])
+        cases.append({"prompt": prompt, "ids": [int(i) for i in ids], "steps": steps})
+        text = llm.detokenize([s["token"] for s in steps]).decode("utf-8", errors="replace")
+        print(repr(prompt[-40:]), "->", repr(text[:80]))
+    with open(OUT, "w") as f:
+        json.dump({"generator": "tests/reference/make_llamacpp_smollm2_reference.py", "llama_cpp_python": llama_cpp_version,
+                   "notes": ["steps[i]: llama.cpp's greedy token after prompt + steps[:i] tokens, and its top-20 logits",
+                             "teacher-force kiln on these tokens; compare argmax where llama.cpp's top-2 margin > 0.05"],
+                   "cases": cases}, f, indent=0)
+        f.write("\n")
+    print("wrote", OUT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
