@@ -39,10 +39,21 @@ def run_kiln(args, model):
 
 def make_llama_cpp(args):
     try:
-        from llama_cpp import Llama
+        import llama_cpp.llama_cpp as llama_c
     except ImportError:
         print("llama.cpp: PyPI llama-cpp-python is not installed; kiln alone", file=sys.stderr)
         return None
+    # Its extra buffer types (AMX, repacked weights) crash this VM, whose CPU reports AMX that the
+    # kernel does not enable: turned off (the plain AVX-512 kernels run Q4_1). Said in the output.
+    default_params = llama_c.llama_model_default_params
+
+    def params():
+        p = default_params()
+        p.use_extra_bufts = False
+        return p
+    llama_c.llama_model_default_params = params
+    from llama_cpp import Llama
+    print("llama.cpp: use_extra_bufts = false (AMX / repacked weights off: they crash this VM)", file=sys.stderr)
     llm = Llama(model_path=args.gguf, n_ctx=PROMPT + DECODE + 8, n_batch=PROMPT, n_threads=args.threads,
                 n_threads_batch=args.threads, verbose=False, logits_all=False)
 
