@@ -73,6 +73,8 @@ bool cg_alias_elementwise(const ir_node *n, int k);
 // element for element-wise ops, 5-8 per element for normalizations, 2·M·N·K for a matmul, a fused
 // region's body summed) and bytes read + written, as expressions of the symbols (codegen/cost.c).
 rt_class cg_op_class(ir_op op);
+// The class of a launch's node: its op's, or for a fused region its heaviest part's.
+rt_class cg_node_class(const ir_node *n);
 rt_expr cg_flops(const ir_node *n);
 rt_expr cg_bytes(const ir_node *n);
 // Bytes of one tensor (node) as an expression; false on term overflow.

@@ -13,6 +13,16 @@ rt_class cg_op_class(ir_op op) {
     return RT_CLASS_ELEMENTWISE;
 }
 
+rt_class cg_node_class(const ir_node *n) {
+    if (n->op != IR_OP_FUSED) return cg_op_class(n->op);
+    switch (n->p.fused_kind) {   // a fused region's class is its heaviest part's: a matmul makes it a contraction
+    case IR_FUSED_GEMM: case IR_FUSED_ATTENTION: case IR_FUSED_CHUNKED: return RT_CLASS_CONTRACTION;
+    case IR_FUSED_NORM: return RT_CLASS_NORMALIZATION;
+    case IR_FUSED_ELEMENTWISE: return RT_CLASS_ELEMENTWISE;
+    default: return RT_CLASS_FUSED;
+    }
+}
+
 static ir_dim dim_of_expr(rt_expr e) {
     ir_dim d;
     memset(&d, 0, sizeof(d));

@@ -61,16 +61,6 @@ static bool interp_can_alias(const ir_node *n, int k) {
     return same && k == 0 && (n->op == IR_OP_SOFTMAX || n->op == IR_OP_LAYER_NORM || n->op == IR_OP_RMS_NORM);
 }
 
-// A fused region's class is its heaviest part's: a matmul inside makes it a contraction.
-static rt_class fused_class(const ir_node *n) {
-    switch (n->p.fused_kind) {
-    case IR_FUSED_GEMM: case IR_FUSED_ATTENTION: case IR_FUSED_CHUNKED: return RT_CLASS_CONTRACTION;
-    case IR_FUSED_NORM: return RT_CLASS_NORMALIZATION;
-    case IR_FUSED_ELEMENTWISE: return RT_CLASS_ELEMENTWISE;
-    default: return RT_CLASS_FUSED;
-    }
-}
-
 static kiln_status interp_compile(const ir_graph *src, const cg_weight_source *ws, const rt_head *head, kiln_program **out) {
     *out = NULL;
     ir_graph *g = NULL;
@@ -107,7 +97,7 @@ static kiln_status interp_compile(const ir_graph *src, const cg_weight_source *w
         L->op = n->op == IR_OP_FUSED ? kiln_arena_strdup(p->arena, opname) : ir_op_name(n->op);
         L->path = kiln_arena_strdup(p->arena, n->path);
         L->fn = cg_interp_kernel;
-        L->op_class = n->op == IR_OP_FUSED ? fused_class(n) : cg_op_class(n->op);
+        L->op_class = cg_node_class(n);
         L->step = i;
         L->flops = cg_flops(n);
         L->bytes = cg_bytes(n);

@@ -471,7 +471,7 @@ kiln_status cg_llvm_compile(const ir_graph *src, const cg_weight_source *ws, con
         L->op = n->op == IR_OP_FUSED && n->p.fused_kind ? kiln_arena_strdup(p->arena, opname) : ir_op_name(n->op);
         L->path = kiln_arena_strdup(p->arena, n->path);
         L->fn = kernel_unavailable;
-        L->op_class = cg_op_class(n->op);
+        L->op_class = cg_node_class(n);
         L->flops = cg_flops(n);
         L->bytes = cg_bytes(n);
         L->step = i;

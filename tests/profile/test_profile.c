@@ -120,15 +120,16 @@ int main(int argc, char **argv) {
     test_xml_checker();
     CHECK_MSG(argc > 1, "usage: test_profile KILN_EXECUTABLE");
     if (argc < 2) return test_summary();
-    scratch_init("profile");
+    scratch_init(argc > 2 ? "profile-cpu" : "profile");   // the two runs may go in parallel
     (void)scratch_subdir;   // scratch_dir.h's helpers this test does not need
     (void)scratch_write_text;
     char trace[4096], svg[4096], json[4096], cmd[16384];
     snprintf(trace, sizeof(trace), "%s", scratch_path("trace.json"));
     snprintf(svg, sizeof(svg), "%s", scratch_path("memory.svg"));
     snprintf(json, sizeof(json), "%s", scratch_path("profile.json"));
-    snprintf(cmd, sizeof(cmd), "'%s' profile '%s/models/bert-base' --batch 2 --seq 16 --runs 2 --json --trace '%s' --svg '%s' > '%s'", argv[1],
-             KILN_FIXTURES, trace, svg, json);
+    const char *target = argc > 2 ? argv[2] : "interp";   // run once per backend
+    snprintf(cmd, sizeof(cmd), "'%s' profile '%s/models/bert-base' --target %s --batch 2 --seq 16 --runs 2 --json --trace '%s' --svg '%s' > '%s'",
+             argv[1], KILN_FIXTURES, target, trace, svg, json);
     int rc = system(cmd);
     CHECK_MSG(rc == 0, "%s -> %d", cmd, rc);
 
@@ -158,6 +159,13 @@ int main(int argc, char **argv) {
         share += cJSON_GetNumberValue(cJSON_GetObjectItem(k, "share"));
         const char *op = cJSON_GetStringValue(cJSON_GetObjectItem(k, "op"));
         attention |= op && strcmp(op, "fused.attention") == 0;
+        // the seed's three classes of work (and data movement): a fused region counts as its heaviest part
+        const char *cls = cJSON_GetStringValue(cJSON_GetObjectItem(k, "class"));
+        CHECK_MSG(cls && (strcmp(cls, "contraction") == 0 || strcmp(cls, "normalization") == 0 || strcmp(cls, "element-wise") == 0 ||
+                          strcmp(cls, "movement") == 0),
+                  "%s: kernel %s has class %s", target, op ? op : "?", cls ? cls : "-");
+        if (op && (strcmp(op, "fused.gemm") == 0 || strcmp(op, "fused.attention") == 0))
+            CHECK_MSG(cls && strcmp(cls, "contraction") == 0, "%s: %s is %s, not a contraction", target, op, cls ? cls : "-");
     }
     CHECK_MSG(share > 0.5 && share <= 1.05, "kernel shares sum to %g", share);
     CHECK(attention);
