@@ -9,6 +9,7 @@
 
 #include "common/half.h"
 #include "common/quant.h"
+#include "runtime/cpu_features.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define QM_X86 1
@@ -118,16 +119,41 @@ static bool have_avx2(void) {
 #endif
 }
 
+static bool have_avx512(void) {
+#ifdef QM_X86
+    static int cached = -1;
+    if (cached < 0)
+        cached = have_avx2() && rt_cpu_has_feature("avx512f") && rt_cpu_has_feature("avx512bw") && rt_cpu_has_feature("avx512vl");
+    return cached == 1;
+#else
+    return false;
+#endif
+}
+
+static int forced_isa = -1;   // rt_quant_matmul_force_isa (tests)
+
+int rt_quant_matmul_force_isa(int isa) {
+    int old = forced_isa;
+    forced_isa = isa;
+    return old;
+}
+
+// The best of RT_QUANT_ISA_* this CPU has, capped by a forced level.
+static int quant_isa(void) {
+    int isa = have_avx512() ? RT_QUANT_ISA_AVX512 : have_avx2() ? RT_QUANT_ISA_AVX2 : RT_QUANT_ISA_SCALAR;
+    return forced_isa >= 0 && forced_isa < isa ? forced_isa : isa;
+}
+
 static dequant_fn pick_dequant(void) {
 #ifdef QM_X86
-    if (have_avx2()) return dequant_avx2;
+    if (quant_isa() >= RT_QUANT_ISA_AVX2) return dequant_avx2;
 #endif
     return dequant_plain;
 }
 
 static dot_fn pick_dot(void) {
 #ifdef QM_X86
-    if (have_avx2()) return dot_avx2;
+    if (quant_isa() >= RT_QUANT_ISA_AVX2) return dot_avx2;
 #endif
     return dot_plain;
 }
@@ -144,8 +170,262 @@ typedef struct qm_job {
     int32_t type;
     dequant_fn dequant;
     dot_fn dot;
+    void (*fused)(const struct qm_job *, int64_t, int64_t);   // M <= 4 in registers, or NULL
     bool failed;       // a task's buffer could not be allocated
 } qm_job;
+
+/* ---- decoding (M <= 4): dequantize in registers and dot, no buffer ----
+ * For each W row, each run of 32 weights is decoded into vector registers — exactly the values
+ * kiln_quant_dequantize_row gives (same expressions, each rounded once) — and multiplied into
+ * per-row f32 accumulators with every A row's matching 32 values. One pass over the blocks, nothing
+ * stored: the loop is bound by reading W. AVX-512 takes two W rows at a time (A's loads shared);
+ * AVX2 one. The K-quants' per-sub-block scales are unpacked once per super-block (ks_prep). */
+
+// A super-block's scales as f32: Q4_K a[j] = d * sc[j], b[j] = dmin * mn[j] (exact products);
+// Q6_K a[g] = d * scales[g] (exact).
+typedef struct qm_kscales {
+    float a[16], b[8];
+} qm_kscales;
+
+static inline void ks_prep(int32_t type, const uint8_t *p, qm_kscales *s) {
+    if (type == KILN_Q4_K) {
+        float d = kiln_f16_to_f32((uint16_t)(p[0] | p[1] << 8)), dmin = kiln_f16_to_f32((uint16_t)(p[2] | p[3] << 8));
+        const uint8_t *sc = p + 4;
+        for (int j = 0; j < 8; j++) {
+            int a, b;
+            if (j < 4) a = sc[j] & 63, b = sc[j + 4] & 63;
+            else a = (sc[j + 4] & 0xF) | (sc[j - 4] >> 6) << 4, b = (sc[j + 4] >> 4) | (sc[j] >> 6) << 4;
+            s->a[j] = d * (float)a;
+            s->b[j] = dmin * (float)b;
+        }
+    } else if (type == KILN_Q6_K) {
+        float d = kiln_f16_to_f32((uint16_t)(p[208] | p[209] << 8));
+        for (int g = 0; g < 16; g++) s->a[g] = d * (float)(int8_t)p[192 + g];
+    }
+}
+
+static inline int qm_block_elems(int32_t type) { return type == KILN_Q4_K || type == KILN_Q6_K ? 256 : 32; }
+static inline int qm_block_bytes(int32_t type) {
+    switch (type) {
+    case KILN_Q8_0: return 34;
+    case KILN_Q4_0: return 18;
+    case KILN_Q4_1: return 20;
+    case KILN_Q4_K: return 144;
+    default: return 210;   // Q6_K
+    }
+}
+
+#ifdef QM_X86
+#define QM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define QM_INLINE inline __attribute__((always_inline))
+
+// Q6_K: the 32 six-bit values of sub-block t (0..7) minus 32, as bytes.
+QM_AVX2 static QM_INLINE __m256i q6_bytes(const uint8_t *p, int t) {
+    int h = t / 4, u = t % 4;
+    __m256i ql = _mm256_loadu_si256((const __m256i *)(p + 64 * h + 32 * (u % 2)));
+    __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 128 + 32 * h));
+    ql = _mm256_and_si256(_mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (u / 2))), _mm256_set1_epi8(0x0F));
+    qh = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * u)), _mm256_set1_epi8(3));
+    __m256i q = _mm256_or_si256(ql, _mm256_slli_epi16(qh, 4));
+    return _mm256_sub_epi8(q, _mm256_set1_epi8(32));
+}
+
+// Q4_K: the 32 four-bit values of sub-block t (0..7), as bytes.
+QM_AVX2 static QM_INLINE __m256i q4k_bytes(const uint8_t *p, int t) {
+    __m256i q = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * (t / 2)));
+    return _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(4 * (t % 2))), _mm256_set1_epi8(0x0F));
+}
+
+// Weights [32 t, 32 t + 32) of the block at p as two vectors of 16.
+QM_AVX512 static QM_INLINE void dec512(int32_t type, const uint8_t *p, int t, const qm_kscales *ks, __m512 w[2]) {
+    switch (type) {
+    case KILN_Q8_0: {
+        __m512 d = _mm512_set1_ps(f16_at(p));
+        w[0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))), d);
+        w[1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18)))), d);
+        return;
+    }
+    case KILN_Q4_0:
+    case KILN_Q4_1: {
+        int off = type == KILN_Q4_0 ? 2 : 4;
+        __m128i b = _mm_loadu_si128((const __m128i *)(p + off)), m = _mm_set1_epi8(0x0F);
+        __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(b, m)));
+        __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(b, 4), m)));
+        __m512 d = _mm512_set1_ps(f16_at(p));
+        if (type == KILN_Q4_0) {
+            __m512 eight = _mm512_set1_ps(8.0f);
+            w[0] = _mm512_mul_ps(_mm512_sub_ps(q0, eight), d);
+            w[1] = _mm512_mul_ps(_mm512_sub_ps(q1, eight), d);
+        } else {
+            __m512 mn = _mm512_set1_ps(f16_at(p + 2));
+            w[0] = _mm512_fmadd_ps(q0, d, mn);
+            w[1] = _mm512_fmadd_ps(q1, d, mn);
+        }
+        return;
+    }
+    case KILN_Q4_K: {
+        __m256i q = q4k_bytes(p, t);
+        __m512 a = _mm512_set1_ps(ks->a[t]), b = _mm512_set1_ps(ks->b[t]);
+        w[0] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(q))), a, b);
+        w[1] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(q, 1))), a, b);
+        return;
+    }
+    default: {   // Q6_K
+        __m256i q = q6_bytes(p, t);
+        w[0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))), _mm512_set1_ps(ks->a[2 * t]));
+        w[1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))), _mm512_set1_ps(ks->a[2 * t + 1]));
+        return;
+    }
+    }
+}
+
+// Weights [32 t, 32 t + 32) of the block at p as four vectors of 8.
+QM_AVX2 static QM_INLINE void dec256(int32_t type, const uint8_t *p, int t, const qm_kscales *ks, __m256 w[4]) {
+    switch (type) {
+    case KILN_Q8_0: {
+        __m256 d = _mm256_set1_ps(f16_at(p));
+        for (int i = 0; i < 4; i++)
+            w[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 2 + 8 * i)))), d);
+        return;
+    }
+    case KILN_Q4_0:
+    case KILN_Q4_1: {
+        __m256 q[4], d = _mm256_set1_ps(f16_at(p));
+        nibbles(p + (type == KILN_Q4_0 ? 2 : 4), q);
+        if (type == KILN_Q4_0) {
+            __m256 eight = _mm256_set1_ps(8.0f);
+            for (int i = 0; i < 4; i++) w[i] = _mm256_mul_ps(_mm256_sub_ps(q[i], eight), d);
+        } else {
+            __m256 mn = _mm256_set1_ps(f16_at(p + 2));
+            for (int i = 0; i < 4; i++) w[i] = _mm256_fmadd_ps(q[i], d, mn);
+        }
+        return;
+    }
+    case KILN_Q4_K: {
+        __m256i q = q4k_bytes(p, t);
+        __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+        __m256 a = _mm256_set1_ps(ks->a[t]), b = _mm256_set1_ps(ks->b[t]);
+        w[0] = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo)), a, b);
+        w[1] = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8))), a, b);
+        w[2] = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi)), a, b);
+        w[3] = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))), a, b);
+        return;
+    }
+    default: {   // Q6_K
+        __m256i q = q6_bytes(p, t);
+        __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+        __m256 a0 = _mm256_set1_ps(ks->a[2 * t]), a1 = _mm256_set1_ps(ks->a[2 * t + 1]);
+        w[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), a0);
+        w[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), a0);
+        w[2] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), a1);
+        w[3] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), a1);
+        return;
+    }
+    }
+}
+
+// C[m, n] for m < M, n in [begin, end): R = 2 W rows at a time while two are left, then one.
+QM_AVX512 static QM_INLINE void fused_avx512(const qm_job *j, int64_t begin, int64_t end, const int M, const int32_t type) {
+    const int be = qm_block_elems(type), bb = qm_block_bytes(type), subs = be / 32;
+    const int64_t nb = j->K / be;
+    int64_t n = begin;
+    for (; n + 2 <= end; n += 2) {
+        const uint8_t *r0 = j->W + n * j->row_bytes, *r1 = r0 + j->row_bytes;
+        __m512 acc[2][4][2];
+        for (int r = 0; r < 2; r++)
+            for (int m = 0; m < 4; m++) acc[r][m][0] = acc[r][m][1] = _mm512_setzero_ps();
+        qm_kscales k0, k1;
+        for (int64_t b = 0; b < nb; b++, r0 += bb, r1 += bb) {
+            if (subs > 1) ks_prep(type, r0, &k0), ks_prep(type, r1, &k1);
+            for (int t = 0; t < subs; t++) {
+                __m512 w0[2], w1[2];
+                dec512(type, r0, t, &k0, w0);
+                dec512(type, r1, t, &k1, w1);
+                const float *x = j->A + b * be + 32 * t;
+                for (int m = 0; m < M; m++, x += j->lda) {
+                    __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+                    acc[0][m][0] = _mm512_fmadd_ps(w0[0], x0, acc[0][m][0]);
+                    acc[0][m][1] = _mm512_fmadd_ps(w0[1], x1, acc[0][m][1]);
+                    acc[1][m][0] = _mm512_fmadd_ps(w1[0], x0, acc[1][m][0]);
+                    acc[1][m][1] = _mm512_fmadd_ps(w1[1], x1, acc[1][m][1]);
+                }
+            }
+        }
+        for (int m = 0; m < M; m++) {
+            j->C[m * j->ldc + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][m][0], acc[0][m][1]));
+            j->C[m * j->ldc + n + 1] = _mm512_reduce_add_ps(_mm512_add_ps(acc[1][m][0], acc[1][m][1]));
+        }
+    }
+    for (; n < end; n++) {
+        const uint8_t *r0 = j->W + n * j->row_bytes;
+        __m512 acc[4][2];
+        for (int m = 0; m < 4; m++) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+        qm_kscales k0;
+        for (int64_t b = 0; b < nb; b++, r0 += bb) {
+            if (subs > 1) ks_prep(type, r0, &k0);
+            for (int t = 0; t < subs; t++) {
+                __m512 w0[2];
+                dec512(type, r0, t, &k0, w0);
+                const float *x = j->A + b * be + 32 * t;
+                for (int m = 0; m < M; m++, x += j->lda) {
+                    acc[m][0] = _mm512_fmadd_ps(w0[0], _mm512_loadu_ps(x), acc[m][0]);
+                    acc[m][1] = _mm512_fmadd_ps(w0[1], _mm512_loadu_ps(x + 16), acc[m][1]);
+                }
+            }
+        }
+        for (int m = 0; m < M; m++) j->C[m * j->ldc + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1]));
+    }
+}
+
+QM_AVX2 static inline float hsum256(__m256 s) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+QM_AVX2 static QM_INLINE void fused_avx2(const qm_job *j, int64_t begin, int64_t end, const int M, const int32_t type) {
+    const int be = qm_block_elems(type), bb = qm_block_bytes(type), subs = be / 32;
+    const int64_t nb = j->K / be;
+    for (int64_t n = begin; n < end; n++) {
+        const uint8_t *r0 = j->W + n * j->row_bytes;
+        __m256 acc[4][2];
+        for (int m = 0; m < 4; m++) acc[m][0] = acc[m][1] = _mm256_setzero_ps();
+        qm_kscales k0;
+        for (int64_t b = 0; b < nb; b++, r0 += bb) {
+            if (subs > 1) ks_prep(type, r0, &k0);
+            for (int t = 0; t < subs; t++) {
+                __m256 w[4];
+                dec256(type, r0, t, &k0, w);
+                const float *x = j->A + b * be + 32 * t;
+                for (int m = 0; m < M; m++, x += j->lda) {
+                    acc[m][0] = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(x), acc[m][0]);
+                    acc[m][1] = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(x + 8), acc[m][1]);
+                    acc[m][0] = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(x + 16), acc[m][0]);
+                    acc[m][1] = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(x + 24), acc[m][1]);
+                }
+            }
+        }
+        for (int m = 0; m < M; m++) j->C[m * j->ldc + n] = hsum256(_mm256_add_ps(acc[m][0], acc[m][1]));
+    }
+}
+
+typedef void (*fused_fn)(const qm_job *, int64_t, int64_t);
+#define QM_FUSED_ONE(isa, T, M) \
+    isa##_attr static void fused_##isa##_##T##_##M(const qm_job *j, int64_t b, int64_t e) { fused_##isa(j, b, e, M, KILN_##T); }
+#define QM_FUSED_TYPE(isa, T) QM_FUSED_ONE(isa, T, 1) QM_FUSED_ONE(isa, T, 2) QM_FUSED_ONE(isa, T, 3) QM_FUSED_ONE(isa, T, 4)
+#define QM_FUSED_ALL(isa) \
+    QM_FUSED_TYPE(isa, Q8_0) QM_FUSED_TYPE(isa, Q4_0) QM_FUSED_TYPE(isa, Q4_1) QM_FUSED_TYPE(isa, Q4_K) QM_FUSED_TYPE(isa, Q6_K)
+#define QM_FUSED_ROW(isa, T) {fused_##isa##_##T##_1, fused_##isa##_##T##_2, fused_##isa##_##T##_3, fused_##isa##_##T##_4}
+#define QM_FUSED_TABLE(isa) \
+    {QM_FUSED_ROW(isa, Q8_0), QM_FUSED_ROW(isa, Q4_0), QM_FUSED_ROW(isa, Q4_1), QM_FUSED_ROW(isa, Q4_K), QM_FUSED_ROW(isa, Q6_K)}
+#define avx512_attr QM_AVX512
+#define avx2_attr QM_AVX2
+QM_FUSED_ALL(avx512)
+QM_FUSED_ALL(avx2)
+static const fused_fn fused_avx512_table[5][4] = QM_FUSED_TABLE(avx512);
+static const fused_fn fused_avx2_table[5][4] = QM_FUSED_TABLE(avx2);
+#endif  // QM_X86
 
 // W rows [begin, end): dequantize each into a buffer and dot it with the M rows of A.
 static void direct_rows(void *ctx, int64_t begin, int64_t end) {
@@ -160,6 +440,22 @@ static void direct_rows(void *ctx, int64_t begin, int64_t end) {
         for (int64_t m = 0; m < j->M; m++) j->C[m * j->ldc + n] = j->dot(w, j->A + m * j->lda, j->K);
     }
     if (w != stack) free(w);
+}
+
+static void fused_rows(void *ctx, int64_t begin, int64_t end) {
+    const qm_job *j = ctx;
+    j->fused(j, begin, end);
+}
+
+static int type_index(int32_t type) {
+    switch (type) {
+    case KILN_Q8_0: return 0;
+    case KILN_Q4_0: return 1;
+    case KILN_Q4_1: return 2;
+    case KILN_Q4_K: return 3;
+    case KILN_Q6_K: return 4;
+    default: return -1;
+    }
 }
 
 // Tile rows [begin, end): W rows of the panel (j->W points at its first) as f32.
@@ -180,6 +476,24 @@ kiln_status rt_quant_matmul(int64_t M, int64_t N, int64_t K, const float *A, int
     qm_job j = {.M = M, .N = N, .K = K, .lda = lda, .ldc = ldc, .row_bytes = (int64_t)kiln_dtype_bytes((kiln_dtype)type, K), .A = A,
                 .W = W, .C = C, .type = type, .dequant = pick_dequant(), .dot = pick_dot()};
     if (M <= RT_QUANT_ROWS_DIRECT) {
+        int ti = type_index(type), isa = quant_isa();
+#ifdef QM_X86
+        if (ti >= 0 && isa == RT_QUANT_ISA_AVX512) j.fused = fused_avx512_table[ti][M - 1];
+        else if (ti >= 0 && isa == RT_QUANT_ISA_AVX2) j.fused = fused_avx2_table[ti][M - 1];
+#endif
+        if (j.fused) {
+            // Chunks of at least 8K weights and an even number of rows (AVX-512 takes two at a
+            // time); rt_parallel_for makes about 4 per thread, taken dynamically, so a thread that
+            // runs late (a shared machine) is covered by the others.
+            int64_t grain = KILN_MAX(2, ((8 << 10) / K + 1) / 2 * 2);
+            int threads = rt_pool_threads(pool);
+            int64_t per = (N + 4 * threads - 1) / (4 * threads);
+            grain = KILN_MAX(grain, (per + 1) / 2 * 2);
+            rt_parallel_for(pool, N, grain, fused_rows, &j);
+            return KILN_OK;
+        }
+        (void)ti;
+        (void)isa;
         // Chunks of about 64K weights each: enough work per task, enough tasks per thread.
         rt_parallel_for(pool, N, KILN_MAX(1, (64 << 10) / K), direct_rows, &j);
         return j.failed ? kiln_error(KILN_ERR_OUT_OF_MEMORY, "quantized matmul: out of memory for a row of %lld", (long long)K) : KILN_OK;
