@@ -171,7 +171,7 @@ typedef struct qm_job {
     dequant_fn dequant;
     dot_fn dot;
     void (*fused)(const struct qm_job *, int64_t, int64_t);   // M <= 4 in registers, or NULL
-    const float *Ap;   // A with each block of 32 in nibble_lane_order (AVX-512 Q4_0/Q4_1), row stride K
+    const float *Ap;   // A with each run of 32 in nibble lane order (AVX-512 Q4_0/Q4_1/Q4_K), row stride K
     bool failed;       // a task's buffer could not be allocated
 } qm_job;
 
@@ -244,6 +244,26 @@ QM_AVX2 static QM_INLINE __m256i q4k_bytes(const uint8_t *p, int t) {
     return _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(4 * (t % 2))), _mm256_set1_epi8(0x0F));
 }
 
+// Four-bit weights decoded through a table: the 16 values a block's (or sub-block's) nibbles
+// stand for are computed once, exactly as the reference does (d * (q - 8), d * q + m,
+// (d * sc) * q - dmin * mn), and each weight is picked with one vpermps, which reads only the
+// low 4 bits of its index lane, so no mask and no int-to-float conversion. The 16 bytes of
+// nibbles are broadcast to the four 128-bit lanes and shifted per lane (no byte-to-dword
+// shuffles): lane 4c + i of the first vector takes byte 4i + c (element 4i + c), of the second
+// the same byte's next nibble. A's blocks are permuted to match once per product
+// (permute_nibble_order). Three vector ops per 16 weights instead of five.
+QM_AVX512 static QM_INLINE __m512 q4_iota(void) { return _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0); }
+
+// 16 bytes of nibbles at qs: the low nibbles, shifted right by `extra` more bits (0 or 4), as
+// table indices in nibble lane order; and the same bytes' nibbles `extra + 4` bits up.
+QM_AVX512 static QM_INLINE void q4_lookup(const uint8_t *qs, int extra, __m512 table, __m512 w[2]) {
+    const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qs));
+    const __m512i sh = _mm512_add_epi32(_mm512_set_epi32(24, 24, 24, 24, 16, 16, 16, 16, 8, 8, 8, 8, 0, 0, 0, 0), _mm512_set1_epi32(extra));
+    const __m512i lo = _mm512_srlv_epi32(b, sh);
+    w[0] = _mm512_permutexvar_ps(lo, table);
+    w[1] = _mm512_permutexvar_ps(_mm512_srli_epi32(lo, 4), table);
+}
+
 // Weights [32 t, 32 t + 32) of the block at p as two vectors of 16.
 QM_AVX512 static QM_INLINE void dec512(int32_t type, const uint8_t *p, int t, const qm_kscales *ks, __m512 w[2]) {
     switch (type) {
@@ -271,11 +291,13 @@ QM_AVX512 static QM_INLINE void dec512(int32_t type, const uint8_t *p, int t, co
         }
         return;
     }
-    case KILN_Q4_K: {
-        __m256i q = q4k_bytes(p, t);
-        __m512 a = _mm512_set1_ps(ks->a[t]), b = _mm512_set1_ps(ks->b[t]);
-        w[0] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(q))), a, b);
-        w[1] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(q, 1))), a, b);
+    case KILN_Q4_K: {   // A in nibble lane order: elements 0..15 from bytes 0..15, 16..31 from 16..31
+        const uint8_t *qs = p + 16 + 32 * (t / 2);
+        __m512 table = _mm512_fmsub_ps(q4_iota(), _mm512_set1_ps(ks->a[t]), _mm512_set1_ps(ks->b[t])), lo[2], hi[2];
+        q4_lookup(qs, 4 * (t % 2), table, lo);
+        q4_lookup(qs + 16, 4 * (t % 2), table, hi);
+        w[0] = lo[0];
+        w[1] = hi[0];
         return;
     }
     default: {   // Q6_K
@@ -332,18 +354,6 @@ QM_AVX2 static QM_INLINE void dec256(int32_t type, const uint8_t *p, int t, cons
     }
 }
 
-// The 32 values of a Q4_0/Q4_1 block decoded without byte-to-dword shuffles (one 16-byte
-// broadcast and variable shifts, which keeps the work off the shuffle port): lane 4c + i of the
-// first vector holds the low nibble of byte 4i + c (element 4i + c), of the second the high one
-// (element 16 + 4i + c). A's blocks are permuted to match once per product (permute_nibble_order).
-QM_AVX512 static QM_INLINE void dec512_nibbles(const uint8_t *qs, __m512 q[2]) {
-    const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qs)), m = _mm512_set1_epi32(0xF);
-    const __m512i sh = _mm512_set_epi32(24, 24, 24, 24, 16, 16, 16, 16, 8, 8, 8, 8, 0, 0, 0, 0);
-    const __m512i lo = _mm512_srlv_epi32(b, sh);
-    q[0] = _mm512_cvtepi32_ps(_mm512_and_si512(lo, m));
-    q[1] = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(lo, 4), m));
-}
-
 static void permute_nibble_order(const float *x, float *y, int64_t K) {
     for (int64_t b = 0; b < K; b += 32)
         for (int c = 0; c < 4; c++)
@@ -353,9 +363,9 @@ static void permute_nibble_order(const float *x, float *y, int64_t K) {
             }
 }
 
-// Q8_0, Q4_0, Q4_1: as fused_avx512 below, with each block's f16 scales converted for a run of up
-// to 64 blocks ahead of the dot products (a load-and-convert, stored; the loop then broadcasts
-// them from memory, again sparing the shuffle port).
+// Q8_0, Q4_0, Q4_1: as fused_avx512 below, with the blocks' f16 scales converted 16 at a time
+// (one gather) for a run of up to 64 blocks ahead of the dot products; the loop broadcasts them
+// from memory, sparing the shuffle port.
 // R (1 or 2, a constant) rows from n.
 QM_AVX512 static QM_INLINE void fused32_rows(const qm_job *j, int64_t n, const int R, const int M, const int32_t type) {
     const int bb = qm_block_bytes(type);
@@ -363,7 +373,8 @@ QM_AVX512 static QM_INLINE void fused32_rows(const qm_job *j, int64_t n, const i
     const bool nib = type != KILN_Q8_0;
     const float *A = nib ? j->Ap : j->A;
     const int64_t lda = nib ? j->K : j->lda;
-    float sc[2][64][4];
+    float sd[2][64], sm[2][64];
+    const __m512i offs = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(bb));
     const uint8_t *row[2] = {j->W + n * j->row_bytes, j->W + (n + R - 1) * j->row_bytes};
     __m512 acc[2][4][2];
     QM_UNROLL
@@ -374,28 +385,26 @@ QM_AVX512 static QM_INLINE void fused32_rows(const qm_job *j, int64_t n, const i
         const int64_t bn = KILN_MIN(64, nb - b0);
         QM_UNROLL
         for (int r = 0; r < R; r++)
-            for (int64_t b = 0; b < bn; b++)
-                _mm_storeu_ps(sc[r][b], _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(row[r] + (b0 + b) * bb))));
+            for (int64_t b = 0; b < bn; b += 16) {   // 16 blocks' f16 (d, m) words in one gather
+                __mmask16 k = bn - b >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (bn - b)) - 1);
+                __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, offs, row[r] + (b0 + b) * bb, 1);
+                _mm512_storeu_ps(sd[r] + b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g)));
+                if (type == KILN_Q4_1) _mm512_storeu_ps(sm[r] + b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16))));
+            }
         for (int64_t b = 0; b < bn; b++) {
             __m512 w[2][2];
             QM_UNROLL
             for (int r = 0; r < R; r++) {
                 const uint8_t *p = row[r] + (b0 + b) * bb;
                 _mm_prefetch((const char *)p + QM_PREFETCH, _MM_HINT_T0);
-                __m512 d = _mm512_set1_ps(sc[r][b][0]);
+                __m512 d = _mm512_set1_ps(sd[r][b]);
                 if (type == KILN_Q8_0) {
                     w[r][0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))), d);
                     w[r][1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18)))), d);
                 } else if (type == KILN_Q4_0) {
-                    __m512 q[2], eight = _mm512_set1_ps(8.0f);
-                    dec512_nibbles(p + 2, q);
-                    w[r][0] = _mm512_mul_ps(_mm512_sub_ps(q[0], eight), d);
-                    w[r][1] = _mm512_mul_ps(_mm512_sub_ps(q[1], eight), d);
+                    q4_lookup(p + 2, 0, _mm512_mul_ps(_mm512_sub_ps(q4_iota(), _mm512_set1_ps(8.0f)), d), w[r]);
                 } else {
-                    __m512 q[2], mn = _mm512_set1_ps(sc[r][b][1]);
-                    dec512_nibbles(p + 4, q);
-                    w[r][0] = _mm512_fmadd_ps(q[0], d, mn);
-                    w[r][1] = _mm512_fmadd_ps(q[1], d, mn);
+                    q4_lookup(p + 4, 0, _mm512_fmadd_ps(q4_iota(), d, _mm512_set1_ps(sm[r][b])), w[r]);
                 }
             }
             const float *x = A + (b0 + b) * 32;
@@ -426,6 +435,8 @@ QM_AVX512 static QM_INLINE void fused32_avx512(const qm_job *j, int64_t begin, i
 QM_AVX512 static QM_INLINE void fused_avx512(const qm_job *j, int64_t begin, int64_t end, const int M, const int32_t type) {
     const int be = qm_block_elems(type), bb = qm_block_bytes(type), subs = be / 32;
     const int64_t nb = j->K / be;
+    const float *A = type == KILN_Q4_K ? j->Ap : j->A;   // Q4_K: in nibble lane order
+    const int64_t lda = type == KILN_Q4_K ? j->K : j->lda;
     int64_t n = begin;
     for (; n + 2 <= end; n += 2) {
         const uint8_t *r0 = j->W + n * j->row_bytes, *r1 = r0 + j->row_bytes;
@@ -441,8 +452,8 @@ QM_AVX512 static QM_INLINE void fused_avx512(const qm_job *j, int64_t begin, int
                 __m512 w0[2], w1[2];
                 dec512(type, r0, t, &k0, w0);
                 dec512(type, r1, t, &k1, w1);
-                const float *x = j->A + b * be + 32 * t;
-                for (int m = 0; m < M; m++, x += j->lda) {
+                const float *x = A + b * be + 32 * t;
+                for (int m = 0; m < M; m++, x += lda) {
                     __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
                     acc[0][m][0] = _mm512_fmadd_ps(w0[0], x0, acc[0][m][0]);
                     acc[0][m][1] = _mm512_fmadd_ps(w0[1], x1, acc[0][m][1]);
@@ -467,8 +478,8 @@ QM_AVX512 static QM_INLINE void fused_avx512(const qm_job *j, int64_t begin, int
             for (int t = 0; t < subs; t++) {
                 __m512 w0[2];
                 dec512(type, r0, t, &k0, w0);
-                const float *x = j->A + b * be + 32 * t;
-                for (int m = 0; m < M; m++, x += j->lda) {
+                const float *x = A + b * be + 32 * t;
+                for (int m = 0; m < M; m++, x += lda) {
                     acc[m][0] = _mm512_fmadd_ps(w0[0], _mm512_loadu_ps(x), acc[m][0]);
                     acc[m][1] = _mm512_fmadd_ps(w0[1], _mm512_loadu_ps(x + 16), acc[m][1]);
                 }
@@ -588,7 +599,7 @@ kiln_status rt_quant_matmul(int64_t M, int64_t N, int64_t K, const float *A, int
 #endif
         float stack_ap[4096], *ap = NULL;
 #ifdef QM_X86
-        if (j.fused && isa == RT_QUANT_ISA_AVX512 && (type == KILN_Q4_0 || type == KILN_Q4_1)) {
+        if (j.fused && isa == RT_QUANT_ISA_AVX512 && (type == KILN_Q4_0 || type == KILN_Q4_1 || type == KILN_Q4_K)) {
             ap = M * K <= 4096 ? stack_ap : malloc((size_t)(M * K) * sizeof(float));
             if (!ap) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "quantized matmul: out of memory for %lld x %lld activations", (long long)M, (long long)K);
             for (int64_t m = 0; m < M; m++) permute_nibble_order(A + m * lda, ap + m * K, K);
