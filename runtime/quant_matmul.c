@@ -40,6 +40,8 @@ QM_AVX2 static inline void nibbles(const uint8_t *qs, __m256 q[4]) {
 
 // d * q (Q8_0, Q4_0 with q - 8) and d * q + m (Q4_1) are exact products plus at most one
 // rounded add, so the FMA gives the reference's values bit for bit.
+QM_AVX2 static void dequant_kquant_avx2(int32_t type, const void *src, float *dst, int64_t n);
+
 QM_AVX2 static void dequant_avx2(int32_t type, const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
     int64_t nb = n / 32;
@@ -67,6 +69,8 @@ QM_AVX2 static void dequant_avx2(int32_t type, const void *src, float *dst, int6
             for (int j = 0; j < 4; j++) _mm256_storeu_ps(dst + 8 * j, _mm256_fmadd_ps(q[j], d, m));
         }
         return;
+    case KILN_Q4_K:
+    case KILN_Q6_K: dequant_kquant_avx2(type, src, dst, n); return;
     default: dequant_plain(type, src, dst, n);
     }
 }
@@ -188,22 +192,28 @@ typedef struct qm_kscales {
     float a[16], b[8];
 } qm_kscales;
 
-static inline void ks_prep(int32_t type, const uint8_t *p, qm_kscales *s) {
+#ifdef QM_X86
+QM_AVX2 static inline void ks_prep(int32_t type, const uint8_t *p, qm_kscales *s) {
     if (type == KILN_Q4_K) {
-        float d = kiln_f16_to_f32((uint16_t)(p[0] | p[1] << 8)), dmin = kiln_f16_to_f32((uint16_t)(p[2] | p[3] << 8));
-        const uint8_t *sc = p + 4;
-        for (int j = 0; j < 8; j++) {
-            int a, b;
-            if (j < 4) a = sc[j] & 63, b = sc[j + 4] & 63;
-            else a = (sc[j + 4] & 0xF) | (sc[j - 4] >> 6) << 4, b = (sc[j + 4] >> 4) | (sc[j] >> 6) << 4;
-            s->a[j] = d * (float)a;
-            s->b[j] = dmin * (float)b;
-        }
+        // sc[j], mn[j] for j < 4 are scales[j], scales[j + 4] (low 6 bits); for j >= 4 they take
+        // their low 4 bits from scales[j + 4] and their high 2 from the top of scales[j - 4], scales[j].
+        uint32_t w0, w1, w2;
+        memcpy(&w0, p + 4, 4), memcpy(&w1, p + 8, 4), memcpy(&w2, p + 12, 4);
+        uint32_t sc_lo = w0 & 0x3F3F3F3F, mn_lo = w1 & 0x3F3F3F3F;
+        uint32_t sc_hi = (w2 & 0x0F0F0F0F) | ((w0 >> 2) & 0x30303030), mn_hi = ((w2 >> 4) & 0x0F0F0F0F) | ((w1 >> 2) & 0x30303030);
+        __m256 d = _mm256_set1_ps(f16_at(p)), dmin = _mm256_set1_ps(f16_at(p + 2));
+        __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo)));
+        __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)mn_hi, (int)mn_lo)));
+        _mm256_storeu_ps(s->a, _mm256_mul_ps(d, sc));
+        _mm256_storeu_ps(s->b, _mm256_mul_ps(dmin, mn));
     } else if (type == KILN_Q6_K) {
-        float d = kiln_f16_to_f32((uint16_t)(p[208] | p[209] << 8));
-        for (int g = 0; g < 16; g++) s->a[g] = d * (float)(int8_t)p[192 + g];
+        __m256 d = _mm256_set1_ps(f16_at(p + 208));
+        __m128i sc = _mm_loadu_si128((const __m128i *)(p + 192));
+        _mm256_storeu_ps(s->a, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc))));
+        _mm256_storeu_ps(s->a + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)))));
     }
 }
+#endif
 
 static inline int qm_block_elems(int32_t type) { return type == KILN_Q4_K || type == KILN_Q6_K ? 256 : 32; }
 static inline int qm_block_bytes(int32_t type) {
@@ -429,6 +439,22 @@ QM_AVX512 static QM_INLINE void fused32_avx512(const qm_job *j, int64_t begin, i
     int64_t n = begin;
     for (; n + 2 <= end; n += 2) fused32_rows(j, n, 2, M, type);
     if (n < end) fused32_rows(j, n, 1, M, type);
+}
+
+// Q4_K and Q6_K rows through dec256 (elements in natural order, bit-identical to the reference).
+QM_AVX2 static void dequant_kquant_avx2(int32_t type, const void *src, float *dst, int64_t n) {
+    const uint8_t *p = src;
+    const int bb = type == KILN_Q4_K ? 144 : 210;
+    for (int64_t i = 0; i < n / 256; i++, p += bb) {
+        qm_kscales ks;
+        ks_prep(type, p, &ks);
+        for (int t = 0; t < 8; t++, dst += 32) {
+            __m256 w[4];
+            if (type == KILN_Q4_K) dec256(KILN_Q4_K, p, t, &ks, w);
+            else dec256(KILN_Q6_K, p, t, &ks, w);
+            for (int v = 0; v < 4; v++) _mm256_storeu_ps(dst + 8 * v, w[v]);
+        }
+    }
 }
 
 // C[m, n] for m < M, n in [begin, end): R = 2 W rows at a time while two are left, then one.

@@ -35,7 +35,7 @@ kiln_status rt_quant_matmul(int64_t M, int64_t N, int64_t K, const float *A, int
 enum { RT_QUANT_ISA_SCALAR = 0, RT_QUANT_ISA_AVX2 = 1, RT_QUANT_ISA_AVX512 = 2 };
 int rt_quant_matmul_force_isa(int isa);
 
-// kiln_quant_dequantize_row with vector code for Q8_0, Q4_0 and Q4_1 where the CPU has AVX2:
+// kiln_quant_dequantize_row with vector code for all five types where the CPU has AVX2:
 // bit-identical to it (each value is its exact expression rounded once).
 void rt_quant_dequantize_row(int32_t type, const void *src, float *dst, int64_t n);
 
