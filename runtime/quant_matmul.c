@@ -376,19 +376,21 @@ static void permute_nibble_order(const float *x, float *y, int64_t K) {
 // Q8_0, Q4_0, Q4_1: as fused_avx512 below, with the blocks' f16 scales converted 16 at a time
 // (one gather) for a run of up to 64 blocks ahead of the dot products; the loop broadcasts them
 // from memory, sparing the shuffle port.
-// R (1 or 2, a constant) rows from n.
+// R (1, 2 or 4, a constant) rows from n.
 QM_AVX512 static QM_INLINE void fused32_rows(const qm_job *j, int64_t n, const int R, const int M, const int32_t type) {
     const int bb = qm_block_bytes(type);
     const int64_t nb = j->K / 32;
     const bool nib = type != KILN_Q8_0;
     const float *A = nib ? j->Ap : j->A;
     const int64_t lda = nib ? j->K : j->lda;
-    float sd[2][64], sm[2][64];
+    float sd[4][64], sm[4][64];
     const __m512i offs = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(bb));
-    const uint8_t *row[2] = {j->W + n * j->row_bytes, j->W + (n + R - 1) * j->row_bytes};
-    __m512 acc[2][4][2];
+    const uint8_t *row[4];
     QM_UNROLL
-    for (int r = 0; r < 2; r++)
+    for (int r = 0; r < 4; r++) row[r] = j->W + (n + (r < R ? r : R - 1)) * j->row_bytes;
+    __m512 acc[4][4][2];
+    QM_UNROLL
+    for (int r = 0; r < 4; r++)
         QM_UNROLL
         for (int m = 0; m < 4; m++) acc[r][m][0] = acc[r][m][1] = _mm512_setzero_ps();
     for (int64_t b0 = 0; b0 < nb; b0 += 64) {
@@ -402,7 +404,7 @@ QM_AVX512 static QM_INLINE void fused32_rows(const qm_job *j, int64_t n, const i
                 if (type == KILN_Q4_1) _mm512_storeu_ps(sm[r] + b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16))));
             }
         for (int64_t b = 0; b < bn; b++) {
-            __m512 w[2][2];
+            __m512 w[4][2];
             QM_UNROLL
             for (int r = 0; r < R; r++) {
                 const uint8_t *p = row[r] + (b0 + b) * bb;
@@ -437,6 +439,8 @@ QM_AVX512 static QM_INLINE void fused32_rows(const qm_job *j, int64_t n, const i
 
 QM_AVX512 static QM_INLINE void fused32_avx512(const qm_job *j, int64_t begin, int64_t end, const int M, const int32_t type) {
     int64_t n = begin;
+    if (M <= 2)   // four rows' sums fit the registers
+        for (; n + 4 <= end; n += 4) fused32_rows(j, n, 4, M, type);
     for (; n + 2 <= end; n += 2) fused32_rows(j, n, 2, M, type);
     if (n < end) fused32_rows(j, n, 1, M, type);
 }
