@@ -519,11 +519,64 @@ QM_AVX512 static QM_INLINE void fused_avx512(const qm_job *j, int64_t begin, int
     }
 }
 
+
 QM_AVX2 static inline float hsum256(__m256 s) {
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     return _mm_cvtss_f32(h);
+}
+
+// AVX2 Q4_0/Q4_1: the nibbles by one 16-byte broadcast and per-lane shifts, as on AVX-512 but in
+// 8 lanes: vector v (0..3) of a block takes, in lane 4h + i, the nibble `4 * (v / 2)` bits up in
+// byte 4i + 2 * (v % 2) + h (element 16 * (v / 2) + 4i + 2 * (v % 2) + h); A is permuted to
+// match (permute_nibble_order_avx2). No byte-to-dword shuffles.
+static void permute_nibble_order_avx2(const float *x, float *y, int64_t K) {
+    for (int64_t b = 0; b < K; b += 32)
+        for (int v = 0; v < 4; v++)
+            for (int h = 0; h < 2; h++)
+                for (int i = 0; i < 4; i++) y[b + 8 * v + 4 * h + i] = x[b + 16 * (v / 2) + 4 * i + 2 * (v % 2) + h];
+}
+
+QM_AVX2 static QM_INLINE void fused32_avx2(const qm_job *j, int64_t begin, int64_t end, const int M, const int32_t type) {
+    const int bb = qm_block_bytes(type), off = type == KILN_Q4_0 ? 2 : 4;
+    const int64_t nb = j->K / 32;
+    const __m256i s0 = _mm256_set_epi32(8, 8, 8, 8, 0, 0, 0, 0), s1 = _mm256_add_epi32(s0, _mm256_set1_epi32(16)), mask = _mm256_set1_epi32(0xF);
+    for (int64_t n = begin; n < end; n++) {
+        const uint8_t *p = j->W + n * j->row_bytes;
+        __m256 acc[4][2];
+        QM_UNROLL
+        for (int m = 0; m < 4; m++) acc[m][0] = acc[m][1] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, p += bb) {
+            _mm_prefetch((const char *)p + QM_PREFETCH, _MM_HINT_T0);
+            const __m128 dm = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)p));
+            const __m256 d = _mm256_broadcastss_ps(dm);
+            const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p + off)));
+            const __m256i a = _mm256_srlv_epi32(q, s0), c = _mm256_srlv_epi32(q, s1);
+            __m256 w[4] = {_mm256_cvtepi32_ps(_mm256_and_si256(a, mask)), _mm256_cvtepi32_ps(_mm256_and_si256(c, mask)),
+                           _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(a, 4), mask)),
+                           _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(c, 4), mask))};
+            if (type == KILN_Q4_0) {
+                const __m256 eight = _mm256_set1_ps(8.0f);
+                QM_UNROLL
+                for (int v = 0; v < 4; v++) w[v] = _mm256_mul_ps(_mm256_sub_ps(w[v], eight), d);
+            } else {
+                const __m256 mn = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+                QM_UNROLL
+                for (int v = 0; v < 4; v++) w[v] = _mm256_fmadd_ps(w[v], d, mn);
+            }
+            const float *x = j->Ap + b * 32;
+            QM_UNROLL
+            for (int m = 0; m < M; m++, x += j->K) {
+                acc[m][0] = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(x), acc[m][0]);
+                acc[m][1] = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(x + 8), acc[m][1]);
+                acc[m][0] = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(x + 16), acc[m][0]);
+                acc[m][1] = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(x + 24), acc[m][1]);
+            }
+        }
+        QM_UNROLL
+        for (int m = 0; m < M; m++) j->C[m * j->ldc + n] = hsum256(_mm256_add_ps(acc[m][0], acc[m][1]));
+    }
 }
 
 QM_AVX2 static QM_INLINE void fused_avx2(const qm_job *j, int64_t begin, int64_t end, const int M, const int32_t type) {
@@ -568,7 +621,10 @@ typedef void (*fused_fn)(const qm_job *, int64_t, int64_t);
 #define avx512_attr QM_AVX512
 #define avx2_attr QM_AVX2
 QM_FUSED32_TYPE(Q8_0) QM_FUSED32_TYPE(Q4_0) QM_FUSED32_TYPE(Q4_1) QM_FUSED_TYPE(avx512, Q4_K) QM_FUSED_TYPE(avx512, Q6_K)
-QM_FUSED_ALL(avx2)
+#define QM_FUSED32_AVX2_ONE(T, M) \
+    QM_AVX2 static void fused_avx2_##T##_##M(const qm_job *j, int64_t b, int64_t e) { fused32_avx2(j, b, e, M, KILN_##T); }
+#define QM_FUSED32_AVX2_TYPE(T) QM_FUSED32_AVX2_ONE(T, 1) QM_FUSED32_AVX2_ONE(T, 2) QM_FUSED32_AVX2_ONE(T, 3) QM_FUSED32_AVX2_ONE(T, 4)
+QM_FUSED_TYPE(avx2, Q8_0) QM_FUSED32_AVX2_TYPE(Q4_0) QM_FUSED32_AVX2_TYPE(Q4_1) QM_FUSED_TYPE(avx2, Q4_K) QM_FUSED_TYPE(avx2, Q6_K)
 static const fused_fn fused_avx512_table[5][4] = QM_FUSED_TABLE(avx512);
 static const fused_fn fused_avx2_table[5][4] = QM_FUSED_TABLE(avx2);
 #endif  // QM_X86
@@ -629,10 +685,12 @@ kiln_status rt_quant_matmul(int64_t M, int64_t N, int64_t K, const float *A, int
 #endif
         float stack_ap[4096], *ap = NULL;
 #ifdef QM_X86
-        if (j.fused && isa == RT_QUANT_ISA_AVX512 && (type == KILN_Q4_0 || type == KILN_Q4_1 || type == KILN_Q4_K)) {
+        bool avx512_order = isa == RT_QUANT_ISA_AVX512 && (type == KILN_Q4_0 || type == KILN_Q4_1 || type == KILN_Q4_K);
+        bool avx2_order = isa == RT_QUANT_ISA_AVX2 && (type == KILN_Q4_0 || type == KILN_Q4_1);
+        if (j.fused && (avx512_order || avx2_order)) {
             ap = M * K <= 4096 ? stack_ap : malloc((size_t)(M * K) * sizeof(float));
             if (!ap) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "quantized matmul: out of memory for %lld x %lld activations", (long long)M, (long long)K);
-            for (int64_t m = 0; m < M; m++) permute_nibble_order(A + m * lda, ap + m * K, K);
+            for (int64_t m = 0; m < M; m++) (avx512_order ? permute_nibble_order : permute_nibble_order_avx2)(A + m * lda, ap + m * K, K);
             j.Ap = ap;
         }
 #endif
