@@ -1,7 +1,9 @@
 /* quant_matmul.c — y = x · dequant(W)ᵀ on block-quantized weights, without ever holding W in f32:
- * decoding dequantizes one W row at a time into L1 and dots it with the few activation rows;
- * prefill dequantizes a panel of W rows into an f32 tile for a GEMM. The AVX2+FMA paths are
- * chosen at run time (CPUID), so libkiln_rt itself stays built for any x86-64.
+ * decoding (M <= 4) decodes each W row's blocks in vector registers and multiplies them into the
+ * few activation rows' sums in the same pass; prefill dequantizes a panel of W rows into an f32
+ * tile for a GEMM. The AVX-512 and AVX2+FMA paths are chosen at run time (CPUID), so libkiln_rt
+ * itself stays built for any x86-64. Every path computes with exactly the reference's
+ * dequantized values (common/quant.h); only the order of the f32 sums differs.
  */
 #include "runtime/quant_matmul.h"
 
