@@ -2,7 +2,7 @@
  * (scalar, AVX2, AVX-512, forced with rt_quant_matmul_force_isa) against common/quant.h's
  * reference: each of Q8_0, Q4_0, Q4_1, Q4_K, Q6_K; M = 1..4 (the in-register decode kernels) and
  * 5, 6 (dequantized panels + GEMM); odd N and N = 1, 2; K one block, several blocks, a multiple of
- * 256; strided A and C; 1 and 2 threads. Dequantized rows must match bit for bit; products to
+ * 256, more than 64 blocks; strided A and C; 1 and 2 threads. Dequantized rows must match bit for bit; products to
  * f32 rounding of the reference's double sum.
  */
 #include "common/half.h"
@@ -100,10 +100,11 @@ int main(void) {
         for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
             kiln_dtype type = types[t];
             int64_t bs = kiln_dtype_get_info(type)->block_size;
-            const int64_t Ks[] = {bs, 3 * bs, 512};
+            // K past 64 blocks too: the AVX-512 kernels convert scales 64 blocks at a time.
+            const int64_t Ks[] = {bs, 3 * bs, 512, bs == 32 ? 65 * 32 : 9 * 256};
             const int64_t Ns[] = {1, 2, 37, 130};
             for (int p = 0; p < 2; p++)
-                for (size_t ki = 0; ki < 3; ki++)
+                for (size_t ki = 0; ki < 4; ki++)
                     for (size_t ni = 0; ni < 4; ni++)
                         for (int64_t M = 1; M <= 6; M++) check_product(type, M, Ns[ni], Ks[ki], pools[p], isa);
             check_dequantize(type, 3 * bs, isa);
