@@ -115,10 +115,8 @@ typedef float (*dot_fn)(const float *, const float *, int64_t);
 static bool have_avx2(void) {
 #ifdef QM_X86
     static int cached = -1;   // benign race: every thread computes the same answer
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    }
+    if (cached < 0)   // runtime/cpu_features.c: CPUID and the OS's XSAVE state (clang 14's builtin lacks "f16c")
+        cached = rt_cpu_has_feature("avx2") && rt_cpu_has_feature("fma") && rt_cpu_has_feature("f16c");
     return cached == 1;
 #else
     return false;
