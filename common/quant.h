@@ -14,7 +14,7 @@
  *   is an ordinary f32 model with different weights, checked to 1e-4 like any other. The cost is
  *   small where it matters: decoding reads each weight once and is bound by memory (the blocks stay
  *   quantized in memory — a GGUF program's weights are the file's blocks, models/gguf.c — and each
- *   row is dequantized into L1 just before its dot products), and prefill dequantizes a panel of
+ *   row is decoded in vector registers as its dot products consume it), and prefill dequantizes a panel of
  *   weight rows into an f32 tile once for many rows (runtime/quant_matmul.h, which the interpreter
  *   and the CPU backend share).
  *   The llama.cpp path is here too (kiln_quant_quantize_row_q8 and kiln_quant_vec_dot_q8), as a

@@ -17,17 +17,25 @@ typedef void (*rt_gemm_nt_fn)(int64_t batch0, int64_t batch1, int64_t M, int64_t
 // C [M, N] (row stride ldc) = A [M, K] (row stride lda) · dequant(W)ᵀ, W [N, K] of `type` (Q8_0,
 // Q4_0, Q4_1, Q4_K, Q6_K as kiln_dtype; K a multiple of its block size; rows of K / block_size
 // blocks, back to back, at any byte address). C is overwritten, never read.
-// M <= RT_QUANT_ROWS_DIRECT: each W row is dequantized once into a buffer that stays in L1 and
-// dotted with every A row, rows of W split over the pool — it reads the blocks once, at memory
-// speed. More rows: panels of W rows are dequantized (in parallel) into an f32 tile and multiplied
-// by `gemm` (NULL: cblas_sgemm). Sums run in f32 in any order (within the f32 tolerance of
+// M <= RT_QUANT_ROWS_DIRECT: each W row's blocks are decoded into vector registers (AVX-512 or
+// AVX2+FMA, by CPUID) to exactly their dequantized values and multiplied into every A row's sums
+// at once, rows of W split over the pool: one pass over the blocks, nothing stored (without AVX2:
+// each row is dequantized into an L1 buffer and dotted). More rows: panels of W rows are
+// dequantized (in parallel) into an f32 tile and multiplied by `gemm` (NULL: cblas_sgemm). Sums run in f32 in any order (within the f32 tolerance of
 // the reference, kiln_quant_vec_dot_f32). pool may be NULL (the caller's thread only).
-// Returns KILN_OK, or KILN_ERR_OUT_OF_MEMORY (a buffer for a long row or a tile).
+// Returns KILN_OK, or KILN_ERR_OUT_OF_MEMORY (a buffer for a long row, A reordered, or a tile).
 #define RT_QUANT_ROWS_DIRECT 4
 kiln_status rt_quant_matmul(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, int32_t type, const void *W, float *C,
                             int64_t ldc, rt_pool *pool, rt_gemm_nt_fn gemm);
 
-// kiln_quant_dequantize_row with vector code for Q8_0, Q4_0 and Q4_1 where the CPU has AVX2:
+// Instruction sets rt_quant_matmul and rt_quant_dequantize_row choose from (the best the CPU
+// has). rt_quant_matmul_force_isa caps the choice at `isa` (-1: no cap) and returns the previous
+// cap; for tests, which compare every path on one machine. Not thread-safe: set it while no
+// product runs.
+enum { RT_QUANT_ISA_SCALAR = 0, RT_QUANT_ISA_AVX2 = 1, RT_QUANT_ISA_AVX512 = 2 };
+int rt_quant_matmul_force_isa(int isa);
+
+// kiln_quant_dequantize_row with vector code for all five types where the CPU has AVX2:
 // bit-identical to it (each value is its exact expression rounded once).
 void rt_quant_dequantize_row(int32_t type, const void *src, float *dst, int64_t n);
 

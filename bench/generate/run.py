@@ -39,21 +39,23 @@ def run_kiln(args, model):
 
 def make_llama_cpp(args):
     try:
-        import llama_cpp.llama_cpp as llama_c
+        from llama_cpp import Llama
     except ImportError:
         print("llama.cpp: PyPI llama-cpp-python is not installed; kiln alone", file=sys.stderr)
         return None
-    # Its extra buffer types (AMX, repacked weights) crash this VM, whose CPU reports AMX that the
-    # kernel does not enable: turned off (the plain AVX-512 kernels run Q4_1). Said in the output.
-    default_params = llama_c.llama_model_default_params
+    if not args.llama_extra_bufts:
+        # llama.cpp's extra CPU buffer types (weight repacking, AMX) are off by default here:
+        # llama-cpp-python 0.3.36 segfaults in ggml_backend_amx_mul_mat on a Q4_1 model on a
+        # Sapphire Rapids VM (AMX present). Q4_1 has no CPU repacking, so for this file that
+        # leaves llama.cpp's ordinary AVX-512 kernels. --llama-extra-bufts turns them back on.
+        import llama_cpp.llama as llama_mod
+        default_params = llama_mod.llama_cpp.llama_model_default_params
 
-    def params():
-        p = default_params()
-        p.use_extra_bufts = False
-        return p
-    llama_c.llama_model_default_params = params
-    from llama_cpp import Llama
-    print("llama.cpp: use_extra_bufts = false (AMX / repacked weights off: they crash this VM)", file=sys.stderr)
+        def no_extra_bufts():
+            p = default_params()
+            p.use_extra_bufts = False
+            return p
+        llama_mod.llama_cpp.llama_model_default_params = no_extra_bufts
     llm = Llama(model_path=args.gguf, n_ctx=PROMPT + DECODE + 8, n_batch=PROMPT, n_threads=args.threads,
                 n_threads_batch=args.threads, verbose=False, logits_all=False)
 
@@ -138,6 +140,8 @@ def main():
     ap.add_argument("--gguf", default=os.path.join(ROOT, ".cache", "models", "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"))
     ap.add_argument("--gpt2-dir", default=os.path.join(ROOT, ".cache", "models", "gpt2-small-random"))
     ap.add_argument("--only", choices=["smollm2", "gpt2"])
+    ap.add_argument("--llama-extra-bufts", action="store_true",
+                    help="let llama.cpp use its extra CPU buffer types (repacking, AMX); off by default, see make_llama_cpp")
     args = ap.parse_args()
     if args.only in (None, "smollm2"):
         engines = {"kiln": lambda: run_kiln(args, args.gguf)}
