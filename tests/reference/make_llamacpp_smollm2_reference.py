@@ -13,6 +13,12 @@ over the recorded logits is reported.
     /tmp/refenv/bin/pip install llama-cpp-python
     /tmp/refenv/bin/python tests/reference/make_llamacpp_smollm2_reference.py .cache/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 
+The same sequences (prompt + llama.cpp's tokens) also go through Transformers on the GGUF's weights
+dequantized to f32 (`from_pretrained(dir, gguf_file=...)`, which is kiln's semantics exactly): each step
+records Transformers' logits at llama.cpp's 20 ids and its own top-2, so the test checks kiln against an
+f32 reference of the real model tightly, and shows that where kiln and llama.cpp disagree near ties,
+Transformers disagrees with llama.cpp the same way.
+
 Writes tests/fixtures/gguf/smollm2_llamacpp.json.
 """
 import json
@@ -49,6 +55,29 @@ PROMPTS = [
 ]
 
 
+_hf_model = None
+
+
+def hf_logits(gguf_path, case):
+    """Transformers on the dequantized GGUF, teacher-forced on the same tokens."""
+    global _hf_model
+    import torch
+    from transformers import AutoModelForCausalLM
+    if _hf_model is None:
+        torch.set_num_threads(1)
+        _hf_model = AutoModelForCausalLM.from_pretrained(os.path.dirname(os.path.abspath(gguf_path)),
+                                                         gguf_file=os.path.basename(gguf_path), dtype=torch.float32).eval()
+    ids = case["ids"] + [s["token"] for s in case["steps"]]
+    with torch.no_grad():
+        logits = _hf_model(torch.tensor([ids])).logits[0]
+    n = len(case["ids"])
+    for i, step in enumerate(case["steps"]):
+        row = logits[n - 1 + i]
+        top2 = torch.topk(row, 2)
+        step["hf"] = [float("%.7g" % row[tid].item()) for tid, _ in step["top"]]
+        step["hf_top"] = [int(top2.indices[0]), float("%.7g" % (top2.values[0] - top2.values[1]).item())]
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -69,11 +98,13 @@ def main():
             steps.append({"token": token, "top": [[int(i), float("%.6g" % logits[i])] for i in order]})
             llm.eval([token])
         cases.append({"prompt": prompt, "ids": [int(i) for i in ids], "steps": steps})
+        hf_logits(sys.argv[1], cases[-1])
         text = llm.detokenize([s["token"] for s in steps]).decode("utf-8", errors="replace")
         print(repr(prompt[-40:]), "->", repr(text[:80]))
     with open(OUT, "w") as f:
         json.dump({"generator": "tests/reference/make_llamacpp_smollm2_reference.py", "llama_cpp_python": llama_cpp_version,
                    "notes": ["steps[i]: llama.cpp's greedy token after prompt + steps[:i] tokens, and its top-20 logits",
+                             "hf: Transformers' logits (f32, dequantized weights) at those 20 ids; hf_top: its argmax and top-2 margin",
                              "teacher-force kiln on these tokens; compare argmax where llama.cpp's top-2 margin > 0.05"],
                    "cases": cases}, f, indent=0)
         f.write("\n")
