@@ -42,6 +42,14 @@ static inline void fx_free(fx_tensors *f) {
     memset(f, 0, sizeof(*f));
 }
 
+// The real all-MiniLM-L6-v2 that `make model` fetches ($KILN_MODEL_DIR), or NULL after a failed
+// check: a missing cache is a failure, never a skip (CI must fetch the model).
+static inline const char *fx_minilm_dir(void) {
+    const char *dir = getenv("KILN_MODEL_DIR");
+    CHECK_MSG(dir && *dir, "KILN_MODEL_DIR is not set: run `make model` (make test does) to fetch all-MiniLM-L6-v2");
+    return dir && *dir ? dir : NULL;
+}
+
 static inline const kiln_tensor *fx_find(const fx_tensors *f, const char *name) {
     for (size_t i = 0; i < f->n; i++)
         if (strcmp(f->t[i].name, name) == 0) return &f->t[i];

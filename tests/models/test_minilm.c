@@ -11,9 +11,8 @@
 #include "runtime/program.h"
 
 int main(void) {
-    const char *dir = getenv("KILN_MODEL_DIR");
-    CHECK_MSG(dir && *dir, "KILN_MODEL_DIR is not set: run `make model` (make test does) to fetch all-MiniLM-L6-v2");
-    if (!dir || !*dir) return test_summary();
+    const char *dir = fx_minilm_dir();
+    if (!dir) return test_summary();
     char path[600];
     fx_tensors ref;
     snprintf(path, sizeof(path), "%s/minilm/reference.safetensors", KILN_FIXTURES);
