@@ -4,10 +4,13 @@
  *
  *   bench_gemm [--threads N] [--reps R] [--only SUBSTR] [--isa avx512|avx2]
  *              [--mr M --nr N --dmr M --dnr N --kc K --mc M] [--asm FILE] [--window-ms T] [--shape MxNxK]
+ *              [--blas 0|1] [--cold-mb X] [--settle-ms T]
  * A sample is the mean time of the calls in a window of T ms (default 10); --window-ms 0 times
  * single calls, whose fastest ("best") filters out other processes on a busy machine.
  * --settle-ms T sleeps after each OpenBLAS sample (its idle threads spin before they sleep);
- * --blas 0 runs kiln alone.
+ * --blas 0 runs kiln alone. --cold-mb X: kiln's weight products rotate over copies of the packed
+ * weight that add up to at least X MB, so that each call reads its weight from memory as a
+ * model's layers do (the default, 0, reuses one copy, which then stays in cache).
  */
 #define _GNU_SOURCE
 #include <cblas.h>
@@ -197,12 +200,17 @@ typedef struct runner {
     const cg_gemm_config *cfg;
     rt_pool *pool;
     float *A, *W, *Wp, *C, *bias;
+    float **Wcold;     // --cold-mb: n_cold packed copies, used in turn
+    int n_cold;
 } runner;
+
+static int cold_next;
 
 static void run_kiln(const runner *r) {
     const shape *s = r->s;
     if (s->kind == K_WEIGHT) {
-        r->packed(s->M, s->N, s->K, r->A, s->K, r->Wp, r->C, s->N, r->bias, r->pool);
+        const float *Wp = r->n_cold ? r->Wcold[cold_next++ % r->n_cold] : r->Wp;
+        r->packed(s->M, s->N, s->K, r->A, s->K, Wp, r->C, s->N, r->bias, r->pool);
     } else if (s->kind == K_QK) {   // Q [bh, S, d] . K [bh, S, d]^T
         r->qk(1, s->batch, s->M, s->N, s->K, r->A, s->K, 0, s->M * s->K, r->W, s->K, 0, s->N * s->K, r->C, s->N, 0, s->M * s->N, NULL,
               r->pool);
@@ -248,6 +256,7 @@ int main(int argc, char **argv) {
     int threads = 2, reps = 15;
     double window_ms = 10;   // one sample: the mean time of the calls that fit this window
     bool blas = true;        // --blas 0: kiln alone
+    double cold_mb = 0;      // --cold-mb X: rotate weight copies of X MB in all
     double settle_ms = 0;    // --settle-ms T: sleep after each OpenBLAS sample (its idle threads
                              // spin a while before they sleep, and take a core from kiln's pool)
     const char *only = NULL, *asm_path = NULL, *isa = NULL;
@@ -256,7 +265,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
-            fprintf(stderr, "usage: %s [--threads N] [--reps R] [--only S] [--isa avx512|avx2] [--mr/--nr/--dmr/--dnr/--kc/--mc V] [--window-ms T] [--shape MxNxK] [--asm FILE]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--threads N] [--reps R] [--only S] [--isa avx512|avx2] [--mr/--nr/--dmr/--dnr/--kc/--mc V] [--window-ms T] [--shape MxNxK] [--asm FILE] [--blas 0|1] [--cold-mb X] [--settle-ms T]\n", argv[0]);
             return 2;
         }
         if (!strcmp(a, "--threads")) threads = atoi(v);
@@ -265,6 +274,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--asm")) asm_path = v;
         else if (!strcmp(a, "--window-ms")) window_ms = atof(v);
         else if (!strcmp(a, "--blas")) blas = atoi(v) != 0;
+        else if (!strcmp(a, "--cold-mb")) cold_mb = atof(v);
         else if (!strcmp(a, "--settle-ms")) settle_ms = atof(v);
         else if (!strcmp(a, "--isa")) isa = v;
         else if (!strcmp(a, "--mr")) mr = atoi(v);
@@ -356,6 +366,16 @@ int main(int argc, char **argv) {
         if (s->kind == K_WEIGHT) {
             r.Wp = xalloc(cg_gemm_packed_bytes(&cfg, s->N, s->K));
             cg_gemm_pack_weight(&cfg, r.W, s->N, s->K, r.Wp);
+            size_t wb = cg_gemm_packed_bytes(&cfg, s->N, s->K);
+            r.n_cold = cold_mb > 0 ? (int)KILN_MIN(4096.0, ceil(cold_mb * 1e6 / (double)wb)) : 0;
+            if (r.n_cold) {
+                r.Wcold = malloc(sizeof(float *) * (size_t)r.n_cold);
+                if (!r.Wcold) abort();
+                for (int i = 0; i < r.n_cold; i++) {
+                    r.Wcold[i] = xalloc(wb);
+                    memcpy(r.Wcold[i], r.Wp, wb);
+                }
+            }
         }
         double flops = cg_gemm_flops(s->M, s->N, s->K) * (double)s->batch;
         double tk[1001], tb[1001];
@@ -388,6 +408,10 @@ int main(int argc, char **argv) {
         free(r.W);
         free(r.C);
         free(r.Wp);
+        for (int i = 0; i < r.n_cold; i++) free(r.Wcold[i]);
+        free(r.Wcold);
+        r.Wcold = NULL;
+        r.n_cold = 0;
     }
     rt_pool_free(r.pool);
     LLVMOrcDisposeLLJIT(jit);

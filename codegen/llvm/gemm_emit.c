@@ -19,7 +19,7 @@
 enum { UK_ACC = 1, UK_LAST = 2 };   // ukernel mode bits: add into C; last K block (activation)
 enum { U_UNROLL = 2 };              // K steps per iteration of the ukernel's main loop (a power of 2;
                                     // 4 measured no faster and takes twice the O3 time)
-enum { UK_ARGS = 9 };
+enum { UK_ARGS = 10 };
 enum { B_BUF = 16384 };             // floats of the dynamic variant's B block buffer (64 KiB)
 
 // Work-item context slots (one i64-sized slot each), filled by the entry, read by the task.
@@ -234,7 +234,7 @@ static LLVMValueRef emit_ukernel(gen *g, int m) {
              act_names[g->act], m);
     LLVMValueRef have = LLVMGetNamedFunction(g->mod, name);
     if (have && LLVMCountBasicBlocks(have) > 0) return have;
-    LLVMTypeRef params[UK_ARGS] = {g->t_i64, g->t_ptr, g->t_i64, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i32, g->t_ptr};
+    LLVMTypeRef params[UK_ARGS] = {g->t_i64, g->t_ptr, g->t_i64, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i32, g->t_ptr, g->t_ptr};
     LLVMValueRef fn = new_function(g, name, LLVMFunctionType(g->t_void, params, UK_ARGS, false), false);
     LLVMSetFunctionCallConv(fn, LLVMFastCallConv);
     add_attr_enum(g, fn, LLVMAttributeFunctionIndex, "noinline");
@@ -243,7 +243,8 @@ static LLVMValueRef emit_ukernel(gen *g, int m) {
     add_attr_enum(g, fn, 5, "noalias");
     LLVMValueRef kc = LLVMGetParam(fn, 0), a = LLVMGetParam(fn, 1), lda = LLVMGetParam(fn, 2), bp = LLVMGetParam(fn, 3);
     LLVMValueRef c = LLVMGetParam(fn, 4), ldc = LLVMGetParam(fn, 5), n_valid = LLVMGetParam(fn, 6);
-    LLVMValueRef mode = LLVMGetParam(fn, 7), bias = LLVMGetParam(fn, 8);
+    LLVMValueRef mode = LLVMGetParam(fn, 7), bias = LLVMGetParam(fn, 8), pf_lines = LLVMGetParam(fn, 9);
+    LLVMValueRef prefetch = intrinsic(g, "llvm.prefetch", &g->t_ptr, 1);
     LLVMValueRef arow[64];
     for (int r = 0; r < m; r++) arow[r] = r == 0 ? a : gepf(g, a, mul(g, lda, c64(g, r)));
     int nv = g->nv, nr = g->nr, n_acc = m * nv;
@@ -286,6 +287,10 @@ static LLVMValueRef emit_ukernel(gen *g, int m) {
         LLVMValueRef cur[64 * 4 * 4];
         memcpy(cur, phis, sizeof(LLVMValueRef) * (size_t)total);
         LLVMValueRef brow = gepf(g, bp, mul(g, k, c64(g, nr)));
+        if (pass == 0) {   // one line of pf into L2 per iteration: line k / U_UNROLL
+            LLVMValueRef args[4] = {gepf(g, pf_lines, mul(g, k, c64(g, 16 / U_UNROLL))), c32(g, 0), c32(g, 2), c32(g, 1)};
+            call_intr(g, prefetch, args, 4);
+        }
         for (int u = 0; u < steps; u++) {
             int set = u % S;
             LLVMValueRef bv[8];
@@ -530,14 +535,24 @@ static void emit_panel(gen *g, item_ctx *ic, LLVMValueRef p, LLVMValueRef n_full
     LLVMValueRef bias_p = LLVMBuildSelect(g->b, LLVMBuildIsNull(g->b, x[X_BIAS], ""), LLVMConstPointerNull(g->t_ptr),
                                           LLVMBuildGEP2(g->b, g->t_f32, x[X_BIAS], &col0, 1, ""), "");
     LLVMValueRef a_k = gepf(g, ic->A, ic->k0), c_col = gepf(g, ic->C, col0);
+    // Weights stream from memory (a model's layers do not stay in cache), and the first tile of
+    // each kc x nr slice would wait for its lines. So the tiles prefetch the next slice into L2 (the
+    // next K block of this panel, or after the last one the next panel's first), each a different
+    // part of it (one line per ukernel iteration: kc / U_UNROLL lines), spread out in time so that
+    // few misses are in flight at once. The dynamic variant's B is on the stack: its tiles prefetch
+    // their own lines, an L1 hit.
+    LLVMValueRef per_tile = mul(g, LLVMBuildSDiv(g->b, ic->kc, c64(g, U_UNROLL), ""), c64(g, 16));   // floats a tile covers
+    LLVMValueRef next = dynamic ? bpanel : gepf(g, bpanel, mul(g, ic->kc, c64(g, g->nr)));
     loop t;
     loop_open(g, &t, c64(g, 0), n_full, "tile");
     LLVMValueRef row = add(g, ic->m0, mul(g, t.iv, c64(g, g->mr)));
+    LLVMValueRef pf = dynamic ? bpanel : gepf(g, next, mul(g, t.iv, per_tile));
     LLVMValueRef args[UK_ARGS] = {ic->kc, gepf(g, a_k, mul(g, row, x[X_LDA])), x[X_LDA], bpanel, gepf(g, c_col, mul(g, row, x[X_LDC])),
-                                  x[X_LDC], n_valid, ic->mode, bias_p};
+                                  x[X_LDC], n_valid, ic->mode, bias_p, pf};
     call(g, g->uk[g->mr], args, UK_ARGS);
     loop_close(g, &t, c64(g, 1));
-    LLVMValueRef rargs[UK_ARGS] = {ic->kc, NULL, x[X_LDA], bpanel, NULL, x[X_LDC], n_valid, ic->mode, bias_p};
+    LLVMValueRef pf_rem = dynamic ? bpanel : gepf(g, next, mul(g, n_full, per_tile));
+    LLVMValueRef rargs[UK_ARGS] = {ic->kc, NULL, x[X_LDA], bpanel, NULL, x[X_LDC], n_valid, ic->mode, bias_p, pf_rem};
     call_uk_rows(g, rem, gepf(g, a_k, mul(g, rem_row, x[X_LDA])), x[X_LDA], gepf(g, c_col, mul(g, rem_row, x[X_LDC])), x[X_LDC], rargs);
 }
 
