@@ -34,7 +34,11 @@ typedef enum cg_gemm_act {
     CG_GEMM_ACT_RELU,
     CG_GEMM_ACT_GELU_ERF,    // 0.5 x (1 + erf(x / sqrt 2)): HF "gelu" (BERT)
     CG_GEMM_ACT_GELU_TANH,   // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): HF "gelu_new"
-    CG_GEMM_ACT_COUNT
+    CG_GEMM_ACT_COUNT,
+    // Not an activation: the entry takes one more argument, `int32_t act` (a cg_gemm_act below
+    // CG_GEMM_ACT_COUNT), after `pool`, and applies that one. One function then serves every
+    // region (the backend's kiln_gemm_packed), at the price of all epilogues in its microkernels.
+    CG_GEMM_ACT_RUNTIME = 64
 } cg_gemm_act;
 
 // How the microkernels are shaped. Filled by cg_gemm_config_for; plain data, copy freely.
@@ -75,6 +79,7 @@ void cg_gemm_pack_weight(const cg_gemm_config *cfg, const float *w_nk, int64_t N
 //             float *C, int64_t ldc,             // C [M, N] row-major, row stride ldc >= N
 //             const float *bias,                 // [N] or NULL
 //             void *pool);                       // rt_pool * or NULL (runs on the caller)
+// (with act CG_GEMM_ACT_RUNTIME, one more argument: int32_t act)
 // computing C = act(A · B + bias) (C is overwritten, never read), split over the pool's threads
 // with rt_parallel_for. M = 1 takes a GEMV path that streams the panels once. Any M, N, K >= 0.
 // Helpers are internal functions named "<name>.*" and "kiln.gemm.*". Code is generated for
@@ -103,7 +108,7 @@ kiln_status cg_gemm_emit_packed(LLVMModuleRef mod, LLVMTargetMachineRef tm, cons
  * batch0 = batch, batch1 = heads; on [batch, seq, heads, d] it is the same with lda = heads*d and
  * stride_1 = d. Work is split over (batch, M block, N block). Each thread packs the B columns of
  * its work item, one K block at a time, into 64 KiB of its stack. Same returns and conventions
- * as cg_gemm_emit_packed. */
+ * as cg_gemm_emit_packed, except that act must be a fixed activation (not CG_GEMM_ACT_RUNTIME). */
 kiln_status cg_gemm_emit_dynamic(LLVMModuleRef mod, LLVMTargetMachineRef tm, const cg_gemm_config *cfg, bool trans_b,
                                  cg_gemm_act act, const char *name);
 

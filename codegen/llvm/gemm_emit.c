@@ -17,6 +17,7 @@
 #include "codegen/llvm/gemm.h"
 
 enum { UK_ACC = 1, UK_LAST = 2 };   // ukernel mode bits: add into C; last K block (activation)
+enum { UK_ACT_SHIFT = 2 };          // CG_GEMM_ACT_RUNTIME: the activation, in mode's bits 2 and up
 enum { U_UNROLL = 2 };              // K steps per iteration of the ukernel's main loop (a power of 2;
                                     // 4 measured no faster and takes twice the O3 time)
 enum { UK_ARGS = 10 };
@@ -26,7 +27,7 @@ enum { B_BUF = 16384 };             // floats of the dynamic variant's B block b
 enum {
     X_M, X_N, X_K, X_A, X_LDA, X_B, X_LDB, X_C, X_LDC, X_BIAS,
     X_NMB, X_MC, X_PPN, X_KC, X_NKB, X_PER_BATCH, X_BATCH1,
-    X_SA0, X_SA1, X_SB0, X_SB1, X_SC0, X_SC1, X_COUNT
+    X_SA0, X_SA1, X_SB0, X_SB1, X_SC0, X_SC1, X_ACT, X_COUNT
 };
 
 typedef struct gen {
@@ -231,7 +232,7 @@ static LLVMValueRef emit_ukernel(gen *g, int m) {
     char name[300];
     static const char *const act_names[CG_GEMM_ACT_COUNT] = {"none", "relu", "gelu", "gelu_tanh"};
     snprintf(name, sizeof(name), "kiln.gemm.%s.%dx%d.%s.uk%d", g->cfg->isa == CG_GEMM_ISA_AVX512 ? "avx512" : "avx2", g->mr, g->nr,
-             act_names[g->act], m);
+             g->act == CG_GEMM_ACT_RUNTIME ? "any" : act_names[g->act], m);
     LLVMValueRef have = LLVMGetNamedFunction(g->mod, name);
     if (have && LLVMCountBasicBlocks(have) > 0) return have;
     LLVMTypeRef params[UK_ARGS] = {g->t_i64, g->t_ptr, g->t_i64, g->t_ptr, g->t_ptr, g->t_i64, g->t_i64, g->t_i32, g->t_ptr, g->t_ptr};
@@ -351,20 +352,42 @@ static LLVMValueRef emit_ukernel(gen *g, int m) {
         }
     }
     if (g->act != CG_GEMM_ACT_NONE) {
+        // The activation on the last K block: the fixed one, or (CG_GEMM_ACT_RUNTIME) the one in
+        // mode's upper bits, through a switch over every activation.
+        bool runtime = g->act == CG_GEMM_ACT_RUNTIME;
         LLVMValueRef is_last = LLVMBuildICmp(g->b, LLVMIntNE, LLVMBuildAnd(g->b, mode, c32(g, UK_LAST), ""), c32(g, 0), "");
-        LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b), act_bb = block(g, "act"), join = block(g, "join");
-        LLVMBuildCondBr(g->b, is_last, act_bb, join);
-        at(g, act_bb);
-        LLVMValueRef done[64 * 4];
-        for (int i = 0; i < n_acc; i++) done[i] = emit_act(g, acc[i]);
-        LLVMBasicBlockRef act_end = LLVMGetInsertBlock(g->b);
-        LLVMBuildBr(g->b, join);
+        LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b), dispatch = block(g, "act"), join = block(g, "join");
+        LLVMBuildCondBr(g->b, is_last, dispatch, join);
+        at(g, dispatch);
+        LLVMValueRef sw = runtime ? LLVMBuildSwitch(g->b, LLVMBuildLShr(g->b, mode, c32(g, UK_ACT_SHIFT), ""), join, CG_GEMM_ACT_COUNT) : NULL;
+        LLVMValueRef vals[CG_GEMM_ACT_COUNT + 1][64 * 4];
+        LLVMBasicBlockRef bbs[CG_GEMM_ACT_COUNT + 1];
+        int n_in = 0;
+        memcpy(vals[n_in], acc, sizeof(LLVMValueRef) * (size_t)n_acc);
+        bbs[n_in++] = pre;
+        if (runtime) {
+            memcpy(vals[n_in], acc, sizeof(LLVMValueRef) * (size_t)n_acc);   // an activation it does not know: none
+            bbs[n_in++] = dispatch;
+        }
+        for (int act = CG_GEMM_ACT_NONE + 1; act < CG_GEMM_ACT_COUNT; act++) {
+            if (!runtime && act != (int)g->act) continue;
+            cg_gemm_act keep = g->act;
+            LLVMBasicBlockRef bb = dispatch;
+            if (runtime) {
+                bb = block(g, "act_case");
+                LLVMAddCase(sw, c32(g, act), bb);
+                at(g, bb);
+            }
+            g->act = (cg_gemm_act)act;
+            for (int i = 0; i < n_acc; i++) vals[n_in][i] = emit_act(g, acc[i]);
+            g->act = keep;
+            bbs[n_in++] = LLVMGetInsertBlock(g->b);
+            LLVMBuildBr(g->b, join);
+        }
         at(g, join);
         for (int i = 0; i < n_acc; i++) {
             LLVMValueRef phi = LLVMBuildPhi(g->b, g->t_vf, "");
-            LLVMValueRef vals[2] = {acc[i], done[i]};
-            LLVMBasicBlockRef bbs[2] = {pre, act_end};
-            LLVMAddIncoming(phi, vals, bbs, 2);
+            for (int j = 0; j < n_in; j++) LLVMAddIncoming(phi, &vals[j][i], &bbs[j], 1);
             acc[i] = phi;
         }
     }
@@ -606,6 +629,8 @@ static LLVMValueRef emit_task(gen *g, bool dynamic, bool trans_b) {
     ic.mode = LLVMBuildOr(g->b, LLVMBuildZExt(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, kb.iv, c64(g, 0), ""), g->t_i32, ""),
                           LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, kb.iv, sub(g, x[X_NKB], c64(g, 1)), ""),
                                           c32(g, UK_LAST), c32(g, 0), ""), "");
+    if (g->act == CG_GEMM_ACT_RUNTIME)
+        ic.mode = LLVMBuildOr(g->b, ic.mode, LLVMBuildShl(g->b, LLVMBuildTrunc(g->b, x[X_ACT], g->t_i32, ""), c32(g, UK_ACT_SHIFT), ""), "");
     if (dynamic) {   // this K block of the item's panels, packed once, used by every row tile
         loop p;
         loop_open(g, &p, ic.p0, ic.p1, "pack");
@@ -665,6 +690,8 @@ static void emit_entry(gen *g, LLVMValueRef fn, LLVMValueRef task, bool dynamic)
     }
     bias = LLVMGetParam(fn, i++);
     pool = LLVMGetParam(fn, i++);
+    // CG_GEMM_ACT_RUNTIME: the activation argument; one the ukernels do not know applies none.
+    LLVMValueRef act = g->act == CG_GEMM_ACT_RUNTIME ? LLVMBuildZExt(g->b, LLVMGetParam(fn, i++), g->t_i64, "") : c64(g, 0);
 
     LLVMBasicBlockRef work = block(g, "work"), out = block(g, "out");
     LLVMValueRef batch = mul(g, b0, b1);
@@ -725,7 +752,7 @@ static void emit_entry(gen *g, LLVMValueRef fn, LLVMValueRef task, bool dynamic)
         [X_PPN] = ppn, [X_KC] = kc,   [X_NKB] = nkb, [X_PER_BATCH] = per_batch,
         [X_BATCH1] = b1,   [X_SA0] = dynamic ? sa0 : c64(g, 0), [X_SA1] = dynamic ? sa1 : c64(g, 0),
         [X_SB0] = dynamic ? sb0 : c64(g, 0), [X_SB1] = dynamic ? sb1 : c64(g, 0),
-        [X_SC0] = dynamic ? sc0 : c64(g, 0), [X_SC1] = dynamic ? sc1 : c64(g, 0),
+        [X_SC0] = dynamic ? sc0 : c64(g, 0), [X_SC1] = dynamic ? sc1 : c64(g, 0), [X_ACT] = act,
     };
     for (int s = 0; s < X_COUNT; s++) store(g, vals[s], slot(g, ctx, s), 8);
     LLVMTypeRef pf[5] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_ptr};
@@ -753,7 +780,8 @@ static kiln_status emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, const cg_gem
     if (!config_ok(cfg, cfg->mr, cfg->nr, false) || !config_ok(cfg, cfg->dyn_mr, cfg->dyn_nr, true))
         return kiln_error(KILN_ERR_INVALID_ARG, "gemm '%s': bad config (isa %d, vec %d, %d x %d, dynamic %d x %d, kc %d, mc %d)", name,
                           (int)cfg->isa, cfg->vec, cfg->mr, cfg->nr, cfg->dyn_mr, cfg->dyn_nr, cfg->kc, cfg->mc);
-    if ((unsigned)act >= CG_GEMM_ACT_COUNT) return kiln_error(KILN_ERR_INVALID_ARG, "gemm '%s': unknown activation %d", name, (int)act);
+    if ((unsigned)act >= CG_GEMM_ACT_COUNT && !(act == CG_GEMM_ACT_RUNTIME && !dynamic))
+        return kiln_error(KILN_ERR_INVALID_ARG, "gemm '%s': unknown activation %d", name, (int)act);
     if (strlen(name) > 200) return kiln_error(KILN_ERR_INVALID_ARG, "gemm: function name longer than 200 bytes");
     LLVMValueRef existing = LLVMGetNamedFunction(mod, name);
     if (existing && LLVMCountBasicBlocks(existing) > 0) return kiln_error(KILN_ERR_INVALID_ARG, "gemm: function '%s' is already defined", name);
@@ -787,9 +815,9 @@ static kiln_status emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, const cg_gem
         memcpy(params, p, sizeof(p));
         n = 19;
     } else {
-        LLVMTypeRef p[10] = {g.t_i64, g.t_i64, g.t_i64, g.t_ptr, g.t_i64, g.t_ptr, g.t_ptr, g.t_i64, g.t_ptr, g.t_ptr};
+        LLVMTypeRef p[11] = {g.t_i64, g.t_i64, g.t_i64, g.t_ptr, g.t_i64, g.t_ptr, g.t_ptr, g.t_i64, g.t_ptr, g.t_ptr, g.t_i32};
         memcpy(params, p, sizeof(p));
-        n = 10;
+        n = act == CG_GEMM_ACT_RUNTIME ? 11 : 10;
     }
     LLVMTypeRef fty = LLVMFunctionType(g.t_void, params, n, false);
     kiln_status st = KILN_OK;

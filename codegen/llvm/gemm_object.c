@@ -4,7 +4,7 @@
  * first program for a target starts the compile on a thread of its own (cg_llvm_gemm_start), so
  * that it overlaps the model's lowering; cg_llvm_gemm_wait hands the object over.
  *
- * The entries: kiln_gemm_packed (x · Wᵀ, W packed at compile time), kiln_gemm_nt and
+ * The entries: kiln_gemm_packed (x · Wᵀ, W packed at compile time, the activation an argument), kiln_gemm_nt and
  * kiln_gemm_nn (activation × activation, B transposed or not). Kernels call them by name.
  */
 #include <pthread.h>
@@ -36,7 +36,7 @@ static void *compile_gemm(void *arg) {
     size_t size = 0;
     kiln_status st = cg_llvm_module_init(&m, "kiln-gemm", e->cfg.isa == CG_GEMM_ISA_AVX512);
     if (!st) st = (tm = cg_llvm_target_machine(&e->target)) ? KILN_OK : KILN_ERR_INTERNAL;
-    if (!st) st = cg_gemm_emit_packed(m.mod, tm, &e->cfg, CG_GEMM_ACT_NONE, "kiln_gemm_packed");
+    if (!st) st = cg_gemm_emit_packed(m.mod, tm, &e->cfg, CG_GEMM_ACT_RUNTIME, "kiln_gemm_packed");
     if (!st) st = cg_gemm_emit_dynamic(m.mod, tm, &e->cfg, true, CG_GEMM_ACT_NONE, "kiln_gemm_nt");
     if (!st) st = cg_gemm_emit_dynamic(m.mod, tm, &e->cfg, false, CG_GEMM_ACT_NONE, "kiln_gemm_nn");
     if (!st) st = cg_llvm_optimize(m.mod, tm);

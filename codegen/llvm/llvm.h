@@ -183,6 +183,10 @@ kiln_status cg_llvm_emit_matmul(cg_kb *k, const ir_node *n, const cg_node_plan *
 typedef struct cg_gemm_region {
     const ir_node *mm, *root;
     int bias_input;
+    // An activation applied to root (the product, plus its bias) and nothing else: act_node, its
+    // cg_gemm_act as an int (0: none). The packed GEMM applies it in its epilogue.
+    const ir_node *act_node;
+    int act;
 } cg_gemm_region;
 bool cg_llvm_gemm_region(const ir_node *n, cg_gemm_region *r);
 // kiln's GEMM entry (gemm_object.c) declared in the module being built.

@@ -32,9 +32,9 @@ LLVMValueRef cg_llvm_gemm_fn(cg_kb *k, bool dynamic, bool trans_b, LLVMTypeRef *
     const char *name = !dynamic ? "kiln_gemm_packed" : trans_b ? "kiln_gemm_nt" : "kiln_gemm_nn";
     cg_llvm_module *m = k->m;
     LLVMTypeRef i64 = m->t_i64, p = m->t_ptr;
-    LLVMTypeRef packed[10] = {i64, i64, i64, p, i64, p, p, i64, p, p};
+    LLVMTypeRef packed[11] = {i64, i64, i64, p, i64, p, p, i64, p, p, m->t_i32};   // the activation last
     LLVMTypeRef dyn[19] = {i64, i64, i64, i64, i64, p, i64, i64, i64, p, i64, i64, i64, p, i64, i64, i64, p, p};
-    *type_out = LLVMFunctionType(m->t_void, dynamic ? dyn : packed, dynamic ? 19 : 10, false);
+    *type_out = LLVMFunctionType(m->t_void, dynamic ? dyn : packed, dynamic ? 19 : 11, false);
     LLVMValueRef fn = LLVMGetNamedFunction(m->mod, name);
     return fn ? fn : LLVMAddFunction(m->mod, name, *type_out);
 }
@@ -80,6 +80,19 @@ bool cg_llvm_gemm_region(const ir_node *n, cg_gemm_region *r) {
             ir_dim_eq(user->shape[user->rank - 1], mm->shape[mm->rank - 1]) && user->rank == mm->rank) {
             r->bias_input = k;
             r->root = user;
+        }
+    }
+    // An activation of root alone (its only user) can ride in the GEMM's epilogue too.
+    users = 0;
+    for (int i = 0; i < body->n_nodes; i++)
+        for (int k = 0; k < body->nodes[i]->n_inputs; k++)
+            if (body->nodes[i]->inputs[k] == r->root) users++, user = body->nodes[i];
+    if (users == 1 && user->n_inputs == 1 && user->dtype == KILN_F32 && user->rank == r->root->rank) {
+        int act = user->op == IR_OP_RELU ? CG_GEMM_ACT_RELU : user->op == IR_OP_GELU ? CG_GEMM_ACT_GELU_ERF
+                : user->op == IR_OP_GELU_TANH ? CG_GEMM_ACT_GELU_TANH : CG_GEMM_ACT_NONE;
+        if (act != CG_GEMM_ACT_NONE && cg_llvm_ew_part_ok(n, user, NULL)) {
+            r->act = act;
+            r->act_node = user;
         }
     }
     return cg_llvm_ew_part_ok(n, r->root, NULL);
@@ -135,6 +148,9 @@ kiln_status cg_llvm_emit_matmul(cg_kb *k, const ir_node *n, const cg_node_plan *
     // The GEMM (not the OpenBLAS fallback) adds a region's bias in its epilogue.
     bool use_gemm = (plan && plan->packed_b) || (k->m->have_gemm && !ta);
     bool gemm_bias = fused && region.bias_input >= 0 && use_gemm;
+    // The packed GEMM also applies the region's activation, when it follows the product and
+    // bias directly (and the GEMM adds the bias, or there is none).
+    bool gemm_act = fused && plan && plan->packed_b && region.act && (gemm_bias || region.bias_input < 0);
     LLVMValueRef bias = gemm_bias ? cg_kb_arg(k, region.bias_input) : null;
     LLVMValueRef MN = cg_kb_mul(k, M, N);
     LLVMTypeRef f32 = k->m->t_f32;
@@ -158,6 +174,10 @@ kiln_status cg_llvm_emit_matmul(cg_kb *k, const ir_node *n, const cg_node_plan *
         cg_loop_end(k, &c);
         cg_loop_end(k, &r);
     }
+    if (gemm_act) {   // the activation the GEMM would have applied
+        kiln_status st = cg_llvm_emit_ew_part(k, n, region.root, region.act_node);
+        if (st) return st;
+    }
     LLVMBuildBr(k->b, after);
     LLVMPositionBuilderAtEnd(k->b, work);
 
@@ -165,8 +185,9 @@ kiln_status cg_llvm_emit_matmul(cg_kb *k, const ir_node *n, const cg_node_plan *
     LLVMTypeRef ft;
     if (plan && plan->packed_b) {   // x · Wᵀ with W packed at compile time: all batches are rows of one product
         LLVMValueRef fn = cg_llvm_gemm_fn(k, false, false, &ft);
-        LLVMValueRef args[10] = {cg_kb_mul(k, batch, M), N, K, A, K, B, C, N, bias, cg_kb_pool(k)};
-        LLVMBuildCall2(k->b, ft, fn, args, 10, "");
+        LLVMValueRef args[11] = {cg_kb_mul(k, batch, M), N, K, A, K, B, C, N, bias, cg_kb_pool(k),
+                                 cg_kb_i32(k, gemm_act ? region.act : CG_GEMM_ACT_NONE)};
+        LLVMBuildCall2(k->b, ft, fn, args, 11, "");
     } else if (rb == 2 && !ta) {
         if (k->m->have_gemm) {
             LLVMValueRef fn = cg_llvm_gemm_fn(k, true, tb, &ft);
@@ -230,5 +251,5 @@ kiln_status cg_llvm_emit_matmul(cg_kb *k, const ir_node *n, const cg_node_plan *
     LLVMPositionBuilderAtEnd(k->b, after);
     if (!fused) return KILN_OK;
     // The epilogue: what follows the product (and its bias, when the GEMM added it) in place.
-    return cg_llvm_emit_ew_part(k, n, gemm_bias || region.bias_input < 0 ? region.root : region.mm, NULL);
+    return cg_llvm_emit_ew_part(k, n, gemm_act ? region.act_node : gemm_bias || region.bias_input < 0 ? region.root : region.mm, NULL);
 }

@@ -110,6 +110,9 @@ static inline void *gj_lookup(LLVMOrcLLJITRef jit, const char *name) {
 
 typedef void (*gj_packed_fn)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B_packed, float *C, int64_t ldc,
                              const float *bias, void *pool);
+// An entry emitted with CG_GEMM_ACT_RUNTIME: the activation is the last argument.
+typedef void (*gj_packed_act_fn)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B_packed, float *C,
+                                 int64_t ldc, const float *bias, void *pool, int32_t act);
 typedef void (*gj_dynamic_fn)(int64_t batch0, int64_t batch1, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, int64_t sa0,
                               int64_t sa1, const float *B, int64_t ldb, int64_t sb0, int64_t sb1, float *C, int64_t ldc, int64_t sc0,
                               int64_t sc1, const float *bias, void *pool);

@@ -33,6 +33,7 @@ typedef struct kernels {
     const char *label;
     cg_gemm_config cfg;
     gj_packed_fn packed[CG_GEMM_ACT_COUNT];   // by activation
+    gj_packed_act_fn any;                     // CG_GEMM_ACT_RUNTIME (the backend's kiln_gemm_packed)
     gj_dynamic_fn dyn_n, dyn_t, dyn_t_relu;
     LLVMOrcLLJITRef jit;
 } kernels;
@@ -99,6 +100,17 @@ static void test_packed(const kernels *k, rt_pool *pool, int64_t M, int64_t N, i
              (long long)K, with_bias ? " +bias" : "", rt_pool_threads(pool));
     // B = Wᵀ: element (k, n) is W[n*K + k]
     CHECK_MSG(check_c(what, C, ldc, A, lda, W, 1, K, with_bias ? bias : NULL, act, M, N, K), "%s", what);
+    // The same through the entry that takes the activation as an argument; one it does not know
+    // (CG_GEMM_ACT_COUNT) applies none.
+    for (int pass = 0; pass < 2; pass++) {
+        cg_gemm_act a = pass == 0 ? act : CG_GEMM_ACT_NONE;
+        for (int64_t i = 0; i < M * ldc; i++) C[i] = SENTINEL;
+        k->any(M, N, K, A, lda, P, C, ldc, with_bias ? bias : NULL, pool, pass == 0 ? (int32_t)act : (int32_t)CG_GEMM_ACT_COUNT);
+        snprintf(what, sizeof(what), "%s packed (act argument %d) %lldx%lldx%lld%s, %d threads", k->label,
+                 pass == 0 ? (int)act : (int)CG_GEMM_ACT_COUNT, (long long)M, (long long)N, (long long)K, with_bias ? " +bias" : "",
+                 rt_pool_threads(pool));
+        CHECK_MSG(check_c(what, C, ldc, A, lda, W, 1, K, with_bias ? bias : NULL, a, M, N, K), "%s", what);
+    }
     free(A);
     free(W);
     free(bias);
@@ -144,6 +156,9 @@ static bool build(kernels *k, const char *label, const char *cpu, const char *fe
     gj_module_begin(&m, cpu, features);
     static const char *const names[CG_GEMM_ACT_COUNT] = {"w", "w_relu", "w_gelu", "w_gelu_tanh"};
     for (int a = 0; a < CG_GEMM_ACT_COUNT; a++) CHECK_OK(cg_gemm_emit_packed(m.mod, m.tm, cfg, (cg_gemm_act)a, names[a]));
+    CHECK_OK(cg_gemm_emit_packed(m.mod, m.tm, cfg, CG_GEMM_ACT_RUNTIME, "w_any"));
+    // The dynamic entries take a fixed activation only.
+    CHECK_FAILS(cg_gemm_emit_dynamic(m.mod, m.tm, cfg, true, CG_GEMM_ACT_RUNTIME, "d_any"), KILN_ERR_INVALID_ARG, "activation");
     CHECK_OK(cg_gemm_emit_dynamic(m.mod, m.tm, cfg, false, CG_GEMM_ACT_NONE, "d_n"));
     CHECK_OK(cg_gemm_emit_dynamic(m.mod, m.tm, cfg, true, CG_GEMM_ACT_NONE, "d_t"));
     CHECK_OK(cg_gemm_emit_dynamic(m.mod, m.tm, cfg, true, CG_GEMM_ACT_RELU, "d_t_relu"));
@@ -157,7 +172,8 @@ static bool build(kernels *k, const char *label, const char *cpu, const char *fe
     k->dyn_n = (gj_dynamic_fn)gj_lookup(k->jit, "d_n");
     k->dyn_t = (gj_dynamic_fn)gj_lookup(k->jit, "d_t");
     k->dyn_t_relu = (gj_dynamic_fn)gj_lookup(k->jit, "d_t_relu");
-    all = all && k->dyn_n && k->dyn_t && k->dyn_t_relu;
+    k->any = (gj_packed_act_fn)gj_lookup(k->jit, "w_any");
+    all = all && k->dyn_n && k->dyn_t && k->dyn_t_relu && k->any;
     CHECK(all);
     return all;
 }

@@ -55,10 +55,11 @@ static void check_fixture(const char *name, kiln_target target) {
         // The encoder's output within 1e-6; heads after it (the MLM head's LayerNorm) magnify the
         // GEMM's rounding on a few rows, so their outputs within 1e-5 (both scaled by max(1, |x|)).
         double d = pt_compare_output(whole, p, in.t, in.n, "last_hidden_state"), all = pt_compare_programs(whole, p, in.t, in.n);
-        // kiln's GEMM (cpu) sums products of one or two rows in another order (split accumulator
-        // chains, one K block: its GEMV path), so chunks of one row round apart from the whole
-        // product's full row tiles; chunks of several rows take the same tiles.
-        double tol = target == KILN_TARGET_CPU && chunks[c] < 3 ? 1e-5 : 1e-6;
+        // kiln's GEMM (cpu) sums tiles of one or two rows in another order (split accumulator
+        // chains; one row also takes the GEMV path), so a chunk whose rows do not split into tiles
+        // of 4 or 8 (1, 5: 4 + 1) rounds apart from the whole product's full 8-row tiles; the
+        // GELU in the GEMM's epilogue then carries the difference on (measured up to 1.04e-6).
+        double tol = target == KILN_TARGET_CPU && chunks[c] % 4 != 0 ? 1e-5 : 1e-6;
         if (target == KILN_TARGET_CPU) printf("%s, cpu: chunk %lld: %g from unchunked\n", name, (long long)chunks[c], d);
         CHECK_MSG(d <= tol, "%s, %s: chunk %lld: last_hidden_state differs from unchunked by %g", name, target_name(target),
                   (long long)chunks[c], d);
