@@ -21,5 +21,10 @@ int cli_fail(const char *what);
 const char *cli_flag_value(int argc, char **argv, int *i, const char *flag);
 // A non-negative integer option value, or exit 2 with a message.
 int64_t cli_parse_int(const char *flag, const char *text);
+// Threads for a command's kernels when --threads is not given: $KILN_NUM_THREADS (a positive
+// integer), else one per online core. Every command that runs a model starts from it.
+int cli_default_threads(void);
+// Online cores (at least 1).
+int cli_cores(void);
 
 #endif  // KILN_CLI_H

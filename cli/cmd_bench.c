@@ -15,7 +15,7 @@ static void usage(FILE *f) {
             "usage: kiln bench PATH [--batch B] [--seq S] [--target cpu|interp] [--threads N] [--runs N] [--warmup N]\n"
             "                  [--cpu NAME] [--features STR] [--arch ARCH] [--json]\n"
             "  PATH      a checkpoint directory (compiled here), or a saved program / AOT library (loaded)\n"
-            "  --threads N   kernel threads (default $KILN_NUM_THREADS, else 1; 0 = one per core)\n"
+            "  --threads N   kernel threads (default $KILN_NUM_THREADS, else one per core)\n"
             "  --runs N      timed runs (default 20), after --warmup N (default 3)\n");
 }
 
@@ -37,8 +37,7 @@ int cli_cmd_bench(int argc, char **argv) {
     kiln_open_options oo = kiln_open_options_default();
     kiln_compile_options co = kiln_compile_options_default();
     kiln_context_options xo = kiln_context_options_default();
-    const char *env = getenv("KILN_NUM_THREADS");
-    if (env && *env) xo.n_threads = (int)cli_parse_int("KILN_NUM_THREADS", env);
+    xo.n_threads = cli_default_threads();
     co.target = KILN_TARGET_CPU;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -55,6 +54,7 @@ int cli_cmd_bench(int argc, char **argv) {
             warmup = cli_parse_int("--warmup", v);
         } else if ((v = cli_flag_value(argc, argv, &i, "--threads"))) {
             xo.n_threads = (int)cli_parse_int("--threads", v);
+            if (xo.n_threads == 0) xo.n_threads = cli_cores();   // printed as the count it is
         } else if ((v = cli_flag_value(argc, argv, &i, "--target"))) {
             if (strcmp(v, "cpu") == 0) co.target = KILN_TARGET_CPU;
             else if (strcmp(v, "interp") == 0) co.target = KILN_TARGET_INTERP;

@@ -13,6 +13,7 @@ int cli_cmd_exec(int argc, char **argv) {
     const char *path = NULL, *in_path = NULL, *out_path = NULL;
     kiln_open_options oo = kiln_open_options_default();
     kiln_context_options xo = kiln_context_options_default();
+    xo.n_threads = cli_default_threads();
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (strcmp(argv[i], "--help") == 0) {

@@ -20,7 +20,7 @@ static void usage(FILE *f) {
             "  --ids                   PROMPT is token ids (\"1,2,3\"); prints the generated ids\n"
             "  --context N             tokens a sequence may hold, prompt included (default: min(4096, the model's))\n"
             "  --batch-tokens N        most prompt tokens per run (default 256)\n"
-            "  --threads N             threads (default: one per core)\n"
+            "  --threads N             threads (default $KILN_NUM_THREADS, else one per core)\n"
             "  --target interp|cpu     the reference interpreter (default) or native code through LLVM\n"
             "  --json                  print [{\"generated_text\": ...}] per prompt at the end instead of streaming\n"
             "Several prompts are generated together in one batch (printed when all are done).\n");
@@ -97,7 +97,7 @@ int cli_task_text_generation(int argc, char **argv) {
     int64_t max_new = 0, top_k = -1, seed = -1, context = 0, batch_tokens = 256;
     kiln_target target = KILN_TARGET_INTERP;
     kiln_decoder_options dopts = kiln_decoder_options_default();
-    dopts.n_threads = 0;
+    dopts.n_threads = cli_default_threads();
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (strcmp(argv[i], "--help") == 0) {

@@ -96,7 +96,7 @@ static void usage(FILE *f, const char *task) {
     fprintf(f,
             "usage: kiln run %s --model DIR [options] INPUT...\n"
             "  --batch-size N          inputs per model run (default 8)\n"
-            "  --threads N             kernel threads (default 1; 0 = one per core)\n"
+            "  --threads N             kernel threads (default $KILN_NUM_THREADS, else one per core)\n"
             "  --target interp|cpu     compile target (default interp)\n"
             "  --tokenizer DIR         tokenizer files (default: the model's directory)\n"
             "  --json                  JSON even when stdout is a terminal (a table is printed there otherwise)\n",
@@ -128,6 +128,7 @@ static void usage(FILE *f, const char *task) {
 int cli_task_pipeline(int argc, char **argv) {
     const char *task = argv[0], *dir = NULL;
     kiln_pipeline_options po = kiln_pipeline_options_default();
+    po.n_threads = cli_default_threads();
     bool qa = strcmp(task, "question-answering") == 0;
     bool pair = qa, force_json = false;
     char *targets_text = NULL;

@@ -525,7 +525,7 @@ int cli_cmd_profile(int argc, char **argv) {
     pr.batch = 1;
     pr.seq = 128;
     pr.runs = 5;
-    pr.threads = 1;
+    pr.threads = cli_default_threads();
     const char *trace = NULL, *svg = NULL;
     bool json = false;
     int64_t ff_chunk = -2;
@@ -544,6 +544,7 @@ int cli_cmd_profile(int argc, char **argv) {
             pr.runs = (int)cli_parse_int("--runs", v);
         } else if ((v = cli_flag_value(argc, argv, &i, "--threads"))) {
             pr.threads = (int)cli_parse_int("--threads", v);
+            if (pr.threads == 0) pr.threads = cli_cores();   // printed as the count it is
         } else if ((v = cli_flag_value(argc, argv, &i, "--passes"))) {
             co.passes = v;
         } else if ((v = cli_flag_value(argc, argv, &i, "--ff-chunk"))) {

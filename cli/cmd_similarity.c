@@ -30,7 +30,7 @@ int cli_cmd_similarity(int argc, char **argv) {
     int n = 0, top = -1;
     kiln_pipeline_options po = kiln_pipeline_options_default();
     po.pooled = true;
-    po.n_threads = 0;
+    po.n_threads = cli_default_threads();
     if (!texts) return 1;
     for (int i = 1; i < argc; i++) {
         const char *v;

@@ -3,6 +3,8 @@
  */
 #include "cli/cli.h"
 
+#include <unistd.h>
+
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -62,4 +64,18 @@ int64_t cli_parse_int(const char *flag, const char *text) {
         exit(2);
     }
     return v;
+}
+
+int cli_cores(void) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (int)KILN_MIN(cores, 1024) : 1;
+}
+
+int cli_default_threads(void) {
+    const char *env = getenv("KILN_NUM_THREADS");
+    if (env && *env) {
+        int64_t n = cli_parse_int("KILN_NUM_THREADS", env);
+        if (n > 0) return (int)KILN_MIN(n, 1024);
+    }
+    return cli_cores();
 }
