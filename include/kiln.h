@@ -318,7 +318,9 @@ typedef struct kiln_tokenizer kiln_tokenizer;
 // byte-level BPE, pre-tokenized as llama.cpp does for tokenizer.ggml.pre) gives the tokenizer
 // that Transformers' AutoTokenizer.from_pretrained(..., gguf_file=...) gives, except that a
 // tokenizer.ggml.pre Transformers' converter lacks (SmolLM2's "smollm": digits split one by one)
-// is split as llama.cpp and the model's own tokenizer.json split it.
+// is split as llama.cpp and the model's own tokenizer.json split it. tokenizer.ggml.model "llama"
+// (SentencePiece BPE: LLaMA-2, TinyLlama, Mistral) gives llama.cpp's ids, control and
+// user-defined tokens in the text parsed as tokens, a BOS first unless add_bos_token says no.
 // Models: WordPiece, BPE (byte-level, SentencePiece-style with byte_fallback), Unigram, WordLevel;
 // normalizers, pre-tokenizers, post-processors and decoders as HF's tokenizers has them (see
 // frontend/tokenizer/tokenizer.h for the list). Immutable once open: any number of threads may

@@ -203,13 +203,11 @@ typedef struct symbol {
     int32_t id, prev, next, len;   // len: bytes of the word; 0 once merged into its left neighbour
 } symbol;
 
-typedef struct merge_item {
-    int32_t rank, pos, new_id;
-} merge_item;
+typedef fe_tok_merge_item merge_item;
 
 static inline bool before(merge_item a, merge_item b) { return a.rank != b.rank ? a.rank < b.rank : a.pos < b.pos; }
 
-static void heap_push(merge_item *h, int32_t *n, merge_item it) {
+void fe_tok_merge_push(merge_item *h, int32_t *n, merge_item it) {
     int32_t i = (*n)++;
     while (i > 0) {
         int32_t p = (i - 1) / 2;
@@ -220,7 +218,7 @@ static void heap_push(merge_item *h, int32_t *n, merge_item it) {
     h[i] = it;
 }
 
-static merge_item heap_pop(merge_item *h, int32_t *n) {
+merge_item fe_tok_merge_pop(merge_item *h, int32_t *n) {
     merge_item top = h[0], last = h[--*n];
     int32_t i = 0;
     for (;;) {
@@ -247,10 +245,10 @@ static void merge_all(const fe_tok_model *m, symbol *sym, int32_t n, merge_item 
     int32_t nh = 0;
     for (int32_t i = 0; i + 1 < n; i++) {
         const fe_tok_merge_slot *ms = find_merge(m, sym[i].id, sym[i + 1].id);
-        if (ms) heap_push(heap, &nh, (merge_item){ms->rank, i, ms->new_id});
+        if (ms) fe_tok_merge_push(heap, &nh, (merge_item){ms->rank, i, ms->new_id});
     }
     while (nh > 0) {
-        merge_item top = heap_pop(heap, &nh);
+        merge_item top = fe_tok_merge_pop(heap, &nh);
         symbol *cur = &sym[top.pos];
         if (cur->len == 0 || cur->next == -1) continue;
         symbol *right = &sym[cur->next];
@@ -263,11 +261,11 @@ static void merge_all(const fe_tok_model *m, symbol *sym, int32_t n, merge_item 
         if (cur->next >= 0) sym[cur->next].prev = top.pos;
         if (cur->prev >= 0) {
             ms = find_merge(m, sym[cur->prev].id, cur->id);
-            if (ms) heap_push(heap, &nh, (merge_item){ms->rank, cur->prev, ms->new_id});
+            if (ms) fe_tok_merge_push(heap, &nh, (merge_item){ms->rank, cur->prev, ms->new_id});
         }
         if (cur->next >= 0) {
             ms = find_merge(m, cur->id, sym[cur->next].id);
-            if (ms) heap_push(heap, &nh, (merge_item){ms->rank, top.pos, ms->new_id});
+            if (ms) fe_tok_merge_push(heap, &nh, (merge_item){ms->rank, top.pos, ms->new_id});
         }
     }
 }

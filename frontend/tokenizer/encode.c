@@ -176,6 +176,9 @@ static kiln_status encode_sequence(const fe_tokenizer *t, fe_tok_work *w, int se
         case FE_TOK_MODEL_WORDLEVEL:
             st = fe_tok_wordlevel_tokenize(&t->model, w, &pt->text, sp->start, sp->end, out);
             break;
+        case FE_TOK_MODEL_SPM:
+            st = fe_tok_spm_tokenize(&t->model, w, &pt->text, sp->start, sp->end, out);
+            break;
         }
         for (int32_t k = first; st == KILN_OK && k < out->n; k++) out->v[k].word = i;
     }

@@ -334,6 +334,7 @@ typedef enum fe_tok_model_kind {
     FE_TOK_MODEL_BPE,
     FE_TOK_MODEL_UNIGRAM,
     FE_TOK_MODEL_WORDLEVEL,
+    FE_TOK_MODEL_SPM,   // llama.cpp's SentencePiece BPE of GGUF files: merges ranked by the merged token's score
 } fe_tok_model_kind;
 
 typedef struct fe_tok_merge_slot {
@@ -373,6 +374,11 @@ typedef struct fe_tok_model {
         fe_tok_trie trie;
         int32_t byte_ids[256];
     } unigram;
+    struct {
+        int32_t *rank;           // (n_vocab) 0 for the highest tokenizer.ggml.scores, equal scores equal ranks
+        uint32_t *lens;          // (n_vocab) bytes of each token
+        int32_t byte_ids[256];   // "<0xXX>", else the byte alone as a token, else unk_id
+    } spm;
 } fe_tok_model;
 
 // Each appends the tokens of the word s->cps[start, end) to *out, with original offsets.
@@ -386,6 +392,16 @@ kiln_status fe_tok_unigram_tokenize(const fe_tok_model *m, fe_tok_work *w, const
                                     int32_t start, int32_t end, fe_tok_tokens *out);
 kiln_status fe_tok_wordlevel_tokenize(const fe_tok_model *m, fe_tok_work *w, const fe_tok_normalized *s,
                                       int32_t start, int32_t end, fe_tok_tokens *out);
+kiln_status fe_tok_spm_tokenize(const fe_tok_model *m, fe_tok_work *w, const fe_tok_normalized *s, int32_t start,
+                                int32_t end, fe_tok_tokens *out);
+
+// The queue of pending merges that BPE and SPM share (a binary heap in fe_tok_work's heap): the
+// lowest rank first, then the leftmost position.
+typedef struct fe_tok_merge_item {
+    int32_t rank, pos, new_id;   // pos: the left symbol of the pair
+} fe_tok_merge_item;
+void fe_tok_merge_push(fe_tok_merge_item *heap, int32_t *n, fe_tok_merge_item item);
+fe_tok_merge_item fe_tok_merge_pop(fe_tok_merge_item *heap, int32_t *n);   // *n > 0
 
 // BPE set-up (bpe.c): merges "a b" by rank, each must name vocabulary entries. `path`/`where`
 // name the file and field in messages. Returns KILN_OK; KILN_ERR_FORMAT; KILN_ERR_OUT_OF_MEMORY.
@@ -394,6 +410,10 @@ kiln_status fe_tok_bpe_add_merge(fe_tokenizer *t, const char *path, int32_t rank
 kiln_status fe_tok_bpe_finish(fe_tokenizer *t, const char *path);
 // Unigram set-up (unigram.c), after pieces and scores are filled in.
 kiln_status fe_tok_unigram_finish(fe_tokenizer *t, const char *path);
+// SPM set-up (spm.c), after the vocabulary, spm.lens and unk_id: ranks from scores[0..n_vocab)
+// and the byte tokens. Returns KILN_OK; KILN_ERR_FORMAT (a score that is NaN, naming `path` and
+// tokenizer.ggml.scores); KILN_ERR_OUT_OF_MEMORY.
+kiln_status fe_tok_spm_finish(fe_tokenizer *t, const char *path, const float *scores);
 
 /* ---- post-processing (postprocess.c) ------------------------------------------------------------ */
 

@@ -80,11 +80,13 @@ kiln_status fe_tokenizer_open_bpe_files(const char *vocab_json_path, const char 
 
 // Builds the tokenizer a GGUF file's tokenizer.ggml.* metadata describes (load_gguf.c):
 // tokenizer.ggml.model "gpt2" (byte-level BPE) with the pre-tokenizer tokenizer.ggml.pre names
-// (llama.cpp's names: default, gpt-2, llama-bpe, qwen2, smollm, ... ; absent means default).
+// (llama.cpp's names: default, gpt-2, llama-bpe, qwen2, smollm, ... ; absent means default), or
+// "llama" (SentencePiece BPE: scores, token types, byte fallback, as llama.cpp tokenizes it).
 // Does not keep the file open. Returns KILN_OK; KILN_ERR_INVALID_ARG (NULL argument); KILN_ERR_IO
 // (cannot open or map the file); KILN_ERR_FORMAT (not a valid GGUF, no tokenizer.ggml.model, a
-// tokenizer key missing or of the wrong type, merges missing or naming unknown tokens, a token
-// that is not UTF-8: the message names the file and the key); KILN_ERR_UNSUPPORTED (another
+// tokenizer key missing or of the wrong type, merges missing or naming unknown tokens, "llama"
+// without scores, a score that is NaN, a token type outside 0..6, a token that is not UTF-8: the
+// message names the file and the key); KILN_ERR_UNSUPPORTED (another
 // tokenizer.ggml.model, or a tokenizer.ggml.pre kiln does not know, named); KILN_ERR_OUT_OF_MEMORY.
 kiln_status fe_tokenizer_open_gguf(const char *gguf_path, fe_tokenizer **out);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "frontend/gguf.h"
 
 typedef struct gbuf {
     unsigned char *p;
@@ -36,6 +37,14 @@ static inline void put_key(gbuf *b, const char *key, uint32_t type) {
     put_str(b, key);
     put_u32(b, type);
 }
+// An array of strings under `key`.
+static inline void put_str_array(gbuf *b, const char *key, const char *const *v, size_t n) {
+    put_key(b, key, FE_GGUF_ARRAY);
+    put_u32(b, FE_GGUF_STRING);
+    put_u64(b, n);
+    for (size_t i = 0; i < n; i++) put_str(b, v[i]);
+}
+
 static inline void pad_to(gbuf *b, size_t align) {
     while (b->len % align) put_u8(b, 0);
 }

@@ -16,33 +16,10 @@
 #include "pipelines/chat_template.h"
 #include "tests/frontend/scratch_dir.h"
 #include "tests/gguf/gguf_test_util.h"
+#include "tests/gguf/gguf_tokenizer_check.h"
 #include "tests/gguf/gguf_writer.h"
 
 /* ---- against the reference ----------------------------------------------------------------------- */
-
-static bool ids_equal(const kiln_encoding *e, const cJSON *want) {
-    if (e->n != (size_t)cJSON_GetArraySize(want)) return false;
-    size_t i = 0;
-    for (const cJSON *w = want->child; w; w = w->next, i++)
-        if (e->input_ids[i] != (int64_t)w->valuedouble) return false;
-    return true;
-}
-
-static void print_ids(const char *what, const kiln_encoding *e) {
-    fprintf(stderr, "  %s:", what);
-    for (size_t i = 0; i < e->n && i < 40; i++) fprintf(stderr, " %lld", (long long)e->input_ids[i]);
-    fputc('\n', stderr);
-}
-
-static void check_decode(const kiln_tokenizer *tok, const kiln_encoding *e, bool skip, const char *want, int idx) {
-    kiln_decode_options o = kiln_decode_options_default();
-    o.skip_special_tokens = skip;
-    char *text = NULL;
-    CHECK_OK(kiln_tokenizer_decode(tok, e->input_ids, e->n, &o, &text));
-    CHECK_MSG(text && strcmp(text, want) == 0, "case %d: decode(skip_special_tokens=%d) gives \"%s\", want \"%s\"", idx,
-              skip, text ? text : "(null)", want);
-    free(text);
-}
 
 static void check_against(const char *gguf_path, const char *ref_name) {
     char ref_path[1024];
@@ -52,34 +29,7 @@ static void check_against(const char *gguf_path, const char *ref_name) {
     kiln_tokenizer *tok = NULL;
     CHECK_OK(kiln_tokenizer_open(gguf_path, &tok));
     if (!ref || !tok) goto done;
-    CHECK_MSG(kiln_tokenizer_vocab_size(tok) == (int64_t)cJSON_GetObjectItem(ref, "vocab_size")->valuedouble,
-              "vocab size %lld", (long long)kiln_tokenizer_vocab_size(tok));
-    static const struct {
-        const char *key;
-        kiln_special_token which;
-    } specials[] = {{"bos_token_id", KILN_TOKEN_BOS}, {"eos_token_id", KILN_TOKEN_EOS},
-                    {"pad_token_id", KILN_TOKEN_PAD}, {"unk_token_id", KILN_TOKEN_UNK}};
-    for (size_t i = 0; i < KILN_ARRAY_SIZE(specials); i++) {
-        const cJSON *want = cJSON_GetObjectItem(ref, specials[i].key);
-        int64_t id = kiln_tokenizer_special_id(tok, specials[i].which);
-        CHECK_MSG(cJSON_IsNull(want) ? id == -1 : id == (int64_t)want->valuedouble, "%s: %lld", specials[i].key, (long long)id);
-    }
-
-    int idx = 0, n_bad = 0;
-    for (const cJSON *c = cJSON_GetObjectItem(ref, "cases")->child; c; c = c->next, idx++) {
-        const char *text = cJSON_GetObjectItem(c, "text")->valuestring;
-        kiln_encoding e;
-        kiln_status st = kiln_tokenizer_encode(tok, text, NULL, &e);
-        CHECK_MSG(st == KILN_OK, "case %d: %s", idx, kiln_last_error());
-        if (st) continue;
-        bool same = ids_equal(&e, cJSON_GetObjectItem(c, "ids"));
-        CHECK_MSG(same, "%s case %d: ids differ for \"%.80s\"", ref_name, idx, text);
-        if (!same && n_bad++ < 5) print_ids("kiln", &e);
-        check_decode(tok, &e, false, cJSON_GetObjectItem(c, "decode")->valuestring, idx);
-        check_decode(tok, &e, true, cJSON_GetObjectItem(c, "decode_skip_special")->valuestring, idx);
-        kiln_encoding_free(&e);
-    }
-    printf("%s: %d strings\n", ref_name, idx);
+    gguf_check_cases(tok, ref, ref_name);
 
     // Chat: the template from the file's metadata, rendered and tokenized without special tokens.
     fe_gguf *g = NULL;
@@ -106,9 +56,9 @@ static void check_against(const char *gguf_path, const char *ref_name) {
         const char *texts[1] = {want};
         CHECK_OK(kiln_tokenizer_encode_batch(tok, texts, NULL, 1, &eo, &b));
         if (b.n_rows == 1) {
-            bool same = ids_equal(&b.rows[0], cJSON_GetObjectItem(c, "ids"));
+            bool same = gguf_ids_equal(&b.rows[0], cJSON_GetObjectItem(c, "ids"));
             CHECK_MSG(same, "chat %d: ids differ", n_chats);
-            if (!same) print_ids("kiln", &b.rows[0]);
+            if (!same) gguf_print_ids("kiln", &b.rows[0]);
         }
         kiln_batch_encoding_free(&b);
         free(text);
@@ -121,13 +71,6 @@ done:
 }
 
 /* ---- broken files ---------------------------------------------------------------------------------- */
-
-static void put_str_array(gbuf *b, const char *key, const char *const *v, size_t n) {
-    put_key(b, key, FE_GGUF_ARRAY);
-    put_u32(b, FE_GGUF_STRING);
-    put_u64(b, n);
-    for (size_t i = 0; i < n; i++) put_str(b, v[i]);
-}
 
 // What a tokenizer-only file may hold; NULL / 0 leaves a key out.
 typedef struct tok_spec {
@@ -168,17 +111,6 @@ static const char *write_file(const char *name, const tok_spec *s) {
     return path;
 }
 
-static void check_open_fails(const char *path, kiln_status status, const char *n1, const char *n2) {
-    kiln_tokenizer *tok = (kiln_tokenizer *)(uintptr_t)1;
-    kiln_status st = kiln_tokenizer_open(path, &tok);
-    const char *msg = kiln_last_error();
-    CHECK_MSG(st == status, "%s: got %s, want %s (%s)", path, kiln_status_name(st), kiln_status_name(status), msg);
-    CHECK(tok == NULL);
-    if (st == KILN_OK) kiln_tokenizer_free(tok);
-    CHECK_MSG(!n1 || strstr(msg, n1), "message \"%s\" lacks \"%s\"", msg, n1);
-    CHECK_MSG(!n2 || strstr(msg, n2), "message \"%s\" lacks \"%s\"", msg, n2);
-}
-
 static void minimal_file_tokenizes(void) {
     tok_spec s = {.model = "gpt2", .pre = "gpt-2", .merges = true};
     kiln_tokenizer *tok = NULL;
@@ -193,34 +125,34 @@ static void minimal_file_tokenizes(void) {
 
 static void open_rejects_tokens_of_wrong_type(void) {
     tok_spec s = {.model = "gpt2", .tokens_as_i32 = true, .merges = true};
-    check_open_fails(write_file("tokens-i32.gguf", &s), KILN_ERR_FORMAT, "tokenizer.ggml.tokens", "array of string");
+    gguf_check_open_fails(write_file("tokens-i32.gguf", &s), KILN_ERR_FORMAT, "tokenizer.ggml.tokens", "array of string");
 }
 
 static void open_rejects_missing_merges(void) {
     tok_spec s = {.model = "gpt2", .pre = "gpt-2"};
-    check_open_fails(write_file("no-merges.gguf", &s), KILN_ERR_FORMAT, "tokenizer.ggml.merges", "missing");
+    gguf_check_open_fails(write_file("no-merges.gguf", &s), KILN_ERR_FORMAT, "tokenizer.ggml.merges", "missing");
 }
 
 static void open_rejects_merge_of_unknown_token(void) {
     tok_spec s = {.model = "gpt2", .pre = "gpt-2", .bad_merge = "a c"};
-    check_open_fails(write_file("bad-merge.gguf", &s), KILN_ERR_FORMAT, "tokenizer.ggml.merges", "'c'");
+    gguf_check_open_fails(write_file("bad-merge.gguf", &s), KILN_ERR_FORMAT, "tokenizer.ggml.merges", "'c'");
     s.bad_merge = "abab";
-    check_open_fails(write_file("merge-no-space.gguf", &s), KILN_ERR_FORMAT, "tokenizer.ggml.merges", "'abab'");
+    gguf_check_open_fails(write_file("merge-no-space.gguf", &s), KILN_ERR_FORMAT, "tokenizer.ggml.merges", "'abab'");
 }
 
 static void open_rejects_unknown_model(void) {
     tok_spec s = {.model = "rwkv", .merges = true};
-    check_open_fails(write_file("rwkv.gguf", &s), KILN_ERR_UNSUPPORTED, "tokenizer.ggml.model", "'rwkv'");
+    gguf_check_open_fails(write_file("rwkv.gguf", &s), KILN_ERR_UNSUPPORTED, "tokenizer.ggml.model", "'rwkv'");
 }
 
 static void open_rejects_unknown_pre_tokenizer(void) {
     tok_spec s = {.model = "gpt2", .pre = "no-such-pre", .merges = true};
-    check_open_fails(write_file("pre.gguf", &s), KILN_ERR_UNSUPPORTED, "tokenizer.ggml.pre", "'no-such-pre'");
+    gguf_check_open_fails(write_file("pre.gguf", &s), KILN_ERR_UNSUPPORTED, "tokenizer.ggml.pre", "'no-such-pre'");
 }
 
 static void open_rejects_file_without_tokenizer(void) {
     tok_spec s = {.merges = true};
-    check_open_fails(write_file("no-model.gguf", &s), KILN_ERR_FORMAT, "tokenizer.ggml.model", "no tokenizer");
+    gguf_check_open_fails(write_file("no-model.gguf", &s), KILN_ERR_FORMAT, "tokenizer.ggml.model", "no tokenizer");
 }
 
 int main(int argc, char **argv) {

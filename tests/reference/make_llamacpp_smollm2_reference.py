@@ -26,22 +26,8 @@ import os
 import sys
 
 import numpy as np
-import llama_cpp.llama_cpp as llama_c
-
-# llama.cpp's extra buffer types (AMX and repacked weights) crash this VM (its CPU reports AMX, which
-# the kernel does not enable for the process: decode segfaults), so they are turned off; the plain
-# CPU kernels compute the same Q4_1 x Q8_1 dot products.
-_default_params = llama_c.llama_model_default_params
-
-
-def _params_without_extra_bufts():
-    p = _default_params()
-    p.use_extra_bufts = False
-    return p
-
-
-llama_c.llama_model_default_params = _params_without_extra_bufts
-from llama_cpp import Llama, __version__ as llama_cpp_version  # noqa: E402
+import llamacpp_plain_cpu  # noqa: F401  (before Llama: AMX / repacked buffers off, they crash this VM)
+from llama_cpp import Llama, __version__ as llama_cpp_version
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.normpath(os.path.join(HERE, "..", "fixtures", "gguf", "smollm2_llamacpp.json"))
