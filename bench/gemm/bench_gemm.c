@@ -22,6 +22,7 @@
 #include "codegen/llvm/gemm.h"
 #include "runtime/pool.h"
 #include "tests/gemm/gemm_jit.h"
+#include "bench/fma_peak.h"
 
 static double now(void) {
     struct timespec ts;
@@ -37,110 +38,6 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof(double), cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* ---- FMA peak: independent accumulators, so the FMA units (not latency) are the limit ---- */
-
-#define PEAK_ITERS 50000L    // per sample: about 0.5 ms
-#define PEAK_SAMPLES 400
-
-// Written in assembly so that no compiler keeps the accumulators in memory: 24 (AVX-512) or 12
-// (AVX2) independent FMA chains per iteration, enough to cover the FMA latency on two ports.
-__attribute__((target("avx512f"))) static void fma_loop_avx512(long iters) {
-    __asm__ volatile("vxorps %%xmm30, %%xmm30, %%xmm30\n\t"
-                     "vxorps %%xmm31, %%xmm31, %%xmm31\n\t"
-                     "1:\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm0\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm1\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm2\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm3\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm4\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm5\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm6\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm7\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm8\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm9\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm10\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm11\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm12\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm13\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm14\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm15\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm16\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm17\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm18\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm19\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm20\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm21\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm22\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm23\n\t"
-                     "dec %0\n\t"
-                     "jnz 1b\n\t"
-                     : "+r"(iters)
-                     :
-                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm30", "xmm31", "cc");
-}
-
-__attribute__((target("avx2,fma"))) static void fma_loop_avx2(long iters) {
-    __asm__ volatile("vxorps %%xmm14, %%xmm14, %%xmm14\n\t"
-                     "vxorps %%xmm15, %%xmm15, %%xmm15\n\t"
-                     "1:\n\t"
-                     "vfmadd231ps %%ymm14, %%ymm15, %%ymm0\n\t"
-                     "vfmadd231ps %%ymm14, %%ymm15, %%ymm1\n\t"
-                     "vfmadd231ps %%ymm14, %%ymm15, %%ymm2\n\t"
-                     "vfmadd231ps %%ymm14, %%ymm15, %%ymm3\n\t"
-                     "vfmadd231ps %%ymm14, %%ymm15, %%ymm4\n\t"
-                     "vfmadd231ps %%ymm14, %%ymm15, %%ymm5\n\t"
-                     "vfmadd231ps %%ymm14, %%ymm15, %%ymm6\n\t"
-                     "vfmadd231ps %%ymm14, %%ymm15, %%ymm7\n\t"
-                     "vfmadd231ps %%ymm14, %%ymm15, %%ymm8\n\t"
-                     "vfmadd231ps %%ymm14, %%ymm15, %%ymm9\n\t"
-                     "vfmadd231ps %%ymm14, %%ymm15, %%ymm10\n\t"
-                     "vfmadd231ps %%ymm14, %%ymm15, %%ymm11\n\t"
-                     "dec %0\n\t"
-                     "jnz 1b\n\t"
-                     : "+r"(iters)
-                     :
-                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm14", "xmm15", "cc");
-}
-
-typedef struct peak_job {
-    bool avx512;
-    double best;   // fastest sample, seconds
-} peak_job;
-
-// Many short samples, the fastest kept: on a shared machine this filters out time slices lost
-// to other processes, which a single long run would count.
-static void *peak_thread(void *arg) {
-    peak_job *j = arg;
-    j->best = 1e30;
-    for (int s = 0; s < PEAK_SAMPLES; s++) {
-        double t0 = now();
-        if (j->avx512)
-            fma_loop_avx512(PEAK_ITERS);
-        else
-            fma_loop_avx2(PEAK_ITERS);
-        double t = now() - t0;
-        if (t < j->best) j->best = t;
-    }
-    return NULL;
-}
-
-// GFLOP/s of the FMA loop on n_threads threads running at once (the sum of each one's rate).
-static double fma_peak(bool avx512, int n_threads) {
-    peak_job jobs[64];
-    pthread_t th[64];
-    if (n_threads > 64) n_threads = 64;
-    for (int i = 0; i < n_threads; i++) {
-        jobs[i] = (peak_job){.avx512 = avx512};
-        pthread_create(&th[i], NULL, peak_thread, &jobs[i]);
-    }
-    double total = 0;
-    for (int i = 0; i < n_threads; i++) {
-        pthread_join(th[i], NULL);
-        total += (double)PEAK_ITERS * (avx512 ? 24.0 * 16 : 12.0 * 8) * 2.0 / jobs[i].best;
-    }
-    return total * 1e-9;
 }
 
 /* ---- shapes ---- */

@@ -16,49 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-// 24 independent FMA chains, no memory operands: the peak.
-__attribute__((target("avx512f"), noinline)) static void fma_loop24(long iters) {
-    __asm__ volatile("vxorps %%xmm30, %%xmm30, %%xmm30\n\t"
-                     "vxorps %%xmm31, %%xmm31, %%xmm31\n\t"
-                     "1:\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm0\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm1\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm2\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm3\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm4\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm5\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm6\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm7\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm8\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm9\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm10\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm11\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm12\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm13\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm14\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm15\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm16\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm17\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm18\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm19\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm20\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm21\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm22\n\t"
-                     "vfmadd231ps %%zmm30, %%zmm31, %%zmm23\n\t"
-                     "dec %0\n\t"
-                     "jnz 1b\n\t"
-                     : "+r"(iters)
-                     :
-                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-                       "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm30",
-                       "xmm31", "cc");
-}
+#include "bench/fma_peak.h"
 
 /* One tile: C[8 x 48] += A[8 x kc] · B[kc x 48]. A_AT(r, k) says where A's element (r, k) is: 8 rows
  * at stride lda (kiln reads A in place), or kc steps of 8 contiguous floats (one stream). B: kc rows
@@ -112,16 +70,8 @@ int main(int argc, char **argv) {
         printf("bench_ukernel: this CPU has no AVX-512F; nothing to measure\n");
         return 0;
     }
-    double peak = 0;
-    for (int s = 0; s < samples; s++) {
-        long iters = 20000;
-        double t = now();
-        fma_loop24(iters);
-        t = now() - t;
-        double g = 24.0 * 32.0 * (double)iters / t * 1e-9;
-        if (g > peak) peak = g;
-    }
-    printf("# FMA peak, 1 thread: %.1f GFLOP/s (24 independent zmm FMA chains, best of %d samples)\n\n", peak, samples);
+    double peak = fma_peak(true, 1);
+    printf("# FMA peak, 1 thread: %.1f GFLOP/s (bench/fma_peak.h)\n\n", peak);
     printf("| 8 x 48 tile, kc | A | GFLOP/s (best) | %% of peak |\n|---:|---|---:|---:|\n");
     static const long kcs[] = {64, 128, 256, 512};
     const long lda = 768;
@@ -137,9 +87,9 @@ int main(int argc, char **argv) {
             double best = 0;
             for (int s = 0; s < samples; s++) {
                 long calls = 200000 / kc;
-                double t = now();
+                double t = fma_peak_now();
                 for (long n = 0; n < calls; n++) (packed ? tile_packed : tile_rows)(a, lda, b, c, kc);
-                t = now() - t;
+                t = fma_peak_now() - t;
                 double g = 2.0 * 8 * 48 * (double)kc * (double)calls / t * 1e-9;
                 if (g > best) best = g;
             }

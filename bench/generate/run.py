@@ -48,14 +48,9 @@ def make_llama_cpp(args):
         # llama-cpp-python 0.3.36 segfaults in ggml_backend_amx_mul_mat on a Q4_1 model on a
         # Sapphire Rapids VM (AMX present). Q4_1 has no CPU repacking, so for this file that
         # leaves llama.cpp's ordinary AVX-512 kernels. --llama-extra-bufts turns them back on.
-        import llama_cpp.llama as llama_mod
-        default_params = llama_mod.llama_cpp.llama_model_default_params
-
-        def no_extra_bufts():
-            p = default_params()
-            p.use_extra_bufts = False
-            return p
-        llama_mod.llama_cpp.llama_model_default_params = no_extra_bufts
+        sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
+        import llamacpp_plain_cpu
+        llamacpp_plain_cpu.plain_cpu()
     llm = Llama(model_path=args.gguf, n_ctx=PROMPT + DECODE + 8, n_batch=PROMPT, n_threads=args.threads,
                 n_threads_batch=args.threads, verbose=False, logits_all=False)
 

@@ -333,24 +333,11 @@ def run_emulation(gguf_path, cases, names):
 # ------------------------------------------------------------------------------- llama.cpp itself
 
 def import_llama(eval_callback=None):
-    """llama_cpp.Llama with extra buffer types off (AMX / repacked weights crash this VM, as in the fixture's
-    generator) and, optionally, a ggml_backend_sched_eval_callback on every context."""
-    import llama_cpp.llama_cpp as llama_c
-    default_model_params, default_context_params = llama_c.llama_model_default_params, llama_c.llama_context_default_params
-
-    def model_params():
-        p = default_model_params()
-        p.use_extra_bufts = False
-        return p
-
-    def context_params():
-        p = default_context_params()
-        if eval_callback is not None:
-            p.cb_eval = eval_callback
-        return p
-
-    llama_c.llama_model_default_params = model_params
-    llama_c.llama_context_default_params = context_params
+    """llama_cpp.Llama on the plain CPU kernels (llamacpp_plain_cpu.py) and, optionally, a
+    ggml_backend_sched_eval_callback on every context."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import llamacpp_plain_cpu
+    llamacpp_plain_cpu.plain_cpu(eval_callback)
     from llama_cpp import Llama
     return Llama
 

@@ -1,19 +1,34 @@
-"""Import before `from llama_cpp import Llama`, in the scripts that run llama.cpp
-(make_llamacpp_smollm2_reference.py, make_gguf_spm_fixture.py).
+"""llama.cpp as the reference scripts and bench/generate run it: call plain_cpu() before the first
+`Llama(...)` (make_llamacpp_smollm2_reference.py, make_gguf_spm_fixture.py and
+llamacpp_numerics_study.py import this module, which calls it once; bench/generate/run.py calls it
+unless --llama-extra-bufts).
 
 llama.cpp's extra buffer types (AMX and repacked weights) crash this VM (its CPU reports AMX, which
 the kernel does not enable for the process: decode segfaults), so every Llama is made with
 use_extra_bufts=False; the plain CPU kernels compute the same Q4_1 x Q8_1 dot products.
+eval_callback, when given, becomes every context's cb_eval (ggml's scheduler calls it with each
+tensor it computes: how llamacpp_numerics_study.py reads llama.cpp's intermediate tensors).
 """
 import llama_cpp.llama_cpp as llama_c
 
-_default_params = llama_c.llama_model_default_params
+_default_model_params = llama_c.llama_model_default_params
+_default_context_params = llama_c.llama_context_default_params
 
 
-def _params_without_extra_bufts():
-    p = _default_params()
-    p.use_extra_bufts = False
-    return p
+def plain_cpu(eval_callback=None):
+    def model_params():
+        p = _default_model_params()
+        p.use_extra_bufts = False
+        return p
+
+    def context_params():
+        p = _default_context_params()
+        if eval_callback is not None:
+            p.cb_eval = eval_callback
+        return p
+
+    llama_c.llama_model_default_params = model_params
+    llama_c.llama_context_default_params = context_params
 
 
-llama_c.llama_model_default_params = _params_without_extra_bufts
+plain_cpu()
