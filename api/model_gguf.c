@@ -29,6 +29,7 @@ kiln_status api_gguf_open(const char *path, const kiln_open_options *opts, kiln_
         goto error;
     fe_gguf_tokenizer tk;
     if (fe_gguf_find(m->gguf, "tokenizer.ggml.model") && (st = fe_gguf_get_tokenizer(m->gguf, &tk)) == KILN_OK) {
+        fe_gguf_tokenizer_defaults(&tk);
         if (tk.chat_template && !(m->generation.chat_template = strdup(tk.chat_template))) goto oom;
         // the special tokens' text, for templates that print {{ bos_token }} / {{ eos_token }}
         if (tk.bos_id >= 0 && (size_t)tk.bos_id < tk.n_tokens && !(m->generation.bos_token = strdup(tk.tokens[tk.bos_id].data))) goto oom;

@@ -845,3 +845,11 @@ kiln_status fe_gguf_get_tokenizer(const fe_gguf *g, fe_gguf_tokenizer *out) {
     *out = t;
     return KILN_OK;
 }
+
+void fe_gguf_tokenizer_defaults(fe_gguf_tokenizer *t) {
+    if (!t || !t->model || strcmp(t->model, "llama") != 0) return;
+    const int64_t n = (int64_t)t->n_tokens;
+    if (t->unk_id < 0 && n > 0) t->unk_id = 0;
+    if (t->bos_id < 0 && n > 1) t->bos_id = 1;
+    if (t->eos_id < 0 && n > 2) t->eos_id = 2;
+}

@@ -206,4 +206,10 @@ typedef struct fe_gguf_tokenizer {
 // tokens', a special token id past the vocabulary), naming the file and the key.
 kiln_status fe_gguf_get_tokenizer(const fe_gguf *g, fe_gguf_tokenizer *out);
 
+// Fills in the special ids llama.cpp takes when the file names none (llama_vocab::load): for
+// tokenizer.ggml.model "llama" (SentencePiece) unk 0, bos 1, eos 2 — each only where the vocabulary
+// has that id. Other models keep -1 (kiln reads no defaults for them). add_bos_token stays as the
+// file has it (absent: -1; the SentencePiece tokenizer adds a BOS then).
+void fe_gguf_tokenizer_defaults(fe_gguf_tokenizer *t);
+
 #endif  // KILN_FE_GGUF_H

@@ -616,7 +616,9 @@ kiln_generate_options kiln_generate_options_default(const kiln_program *program)
 typedef struct kiln_generation {
     kiln_token *tokens;          // (n_tokens) the generated tokens (prompt excluded)
     size_t n_tokens;
-    char *text;                  // their text, special tokens skipped (NULL without a tokenizer)
+    char *text;                  // their text, special tokens skipped (NULL without a tokenizer), as it continues
+                                 // the prompt's: Transformers' pipeline's decode(prompt + tokens) past decode(prompt),
+                                 // so a SentencePiece first token "▁word" keeps its space (decode(tokens) drops it)
     kiln_finish_reason finish;
 } kiln_generation;
 

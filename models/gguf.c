@@ -71,6 +71,7 @@ kiln_status md_gguf_config(const fe_gguf *g, fe_config **out) {
     }
     fe_gguf_tokenizer tk;
     if (fe_gguf_find(g, "tokenizer.ggml.model") && fe_gguf_get_tokenizer(g, &tk) == KILN_OK) {
+        fe_gguf_tokenizer_defaults(&tk);   // a SentencePiece file without ids: llama.cpp's bos 1, eos 2
         if (tk.bos_id >= 0) json_int(&sb, "bos_token_id", tk.bos_id);
         if (tk.eos_id >= 0) json_int(&sb, "eos_token_id", tk.eos_id);
         if (tk.pad_id >= 0) json_int(&sb, "pad_token_id", tk.pad_id);

@@ -245,9 +245,31 @@ typedef struct seq_state {
     size_t n_prompt, n_history;
     size_t printed;          // bytes of streamed text so far
     size_t text_len;         // bytes of the full text (special tokens kept) before the last token
+    char *prompt_text;       // the prompt's text (special tokens skipped), once generated_text needs it
     bool active;
     kiln_finish_reason finish;
 } seq_state;
+
+// The text of sequence q's generated tokens (special tokens skipped) as Transformers' text-generation
+// pipeline cuts it: decode(prompt + generated) past decode(prompt). A SentencePiece decoder drops
+// the first space of what it decodes, so decode(generated) alone would lose the space of a first
+// "▁word" ("Hello" + "world"); llama.cpp's pieces keep it too. Where the prompt's text is not a
+// prefix (byte tokens fusing across the boundary), the generated tokens' own text.
+static kiln_status generated_text(const kiln_decoder *d, seq_state *q, char **text_out) {
+    kiln_status st;
+    *text_out = NULL;
+    if (!q->prompt_text && (st = fe_tokenizer_decode(d->tok, q->history, (int32_t)q->n_prompt, true, false, &q->prompt_text))) return st;
+    char *full = NULL;
+    if ((st = fe_tokenizer_decode(d->tok, q->history, (int32_t)q->n_history, true, false, &full))) return st;
+    size_t n = strlen(q->prompt_text);
+    if (strncmp(full, q->prompt_text, n) == 0) {
+        memmove(full, full + n, strlen(full + n) + 1);
+        *text_out = full;
+        return KILN_OK;
+    }
+    free(full);
+    return fe_tokenizer_decode(d->tok, q->history + q->n_prompt, (int32_t)(q->n_history - q->n_prompt), true, false, text_out);
+}
 
 // After sequence s's new token: checks its stop strings against the generated text (special
 // tokens kept, as Transformers matches them) and streams the new text (special tokens skipped).
@@ -272,7 +294,7 @@ static kiln_status after_token(kiln_decoder *d, const kiln_generate_options *o, 
     const char *piece = NULL;
     size_t piece_len = 0;
     if (d->tok) {
-        if ((st = fe_tokenizer_decode(d->tok, gen, n_gen, true, false, &text))) return st;
+        if ((st = generated_text(d, q, &text))) return st;
         size_t n = strlen(text);
         piece = "";
         if (!ends_incomplete(text, n) && n >= q->printed) {   // hold back a character still being spelled
@@ -369,13 +391,14 @@ kiln_status kiln_generate(kiln_decoder *d, const kiln_token *const *prompts, con
             goto done;
         }
         memcpy(r->tokens, q[i].history + q[i].n_prompt, r->n_tokens * sizeof(kiln_token));
-        if (d->tok && (st = fe_tokenizer_decode(d->tok, r->tokens, (int32_t)r->n_tokens, true, false, &r->text))) goto done;
+        if (d->tok && (st = generated_text(d, &q[i], &r->text))) goto done;
     }
     st = KILN_OK;
 done:
     for (size_t i = 0; q && i < n_prompts; i++) {
         kiln_sampler_free(q[i].sampler);
         free(q[i].history);
+        free(q[i].prompt_text);
         if (st) kiln_generation_free(&results[i]);
     }
     free(q);

@@ -286,10 +286,8 @@ static kiln_status load_spm(fe_tokenizer *t, const char *path, const fe_gguf_tok
                                                "unused, byte)", path, i, (int)file->token_type[i]);
     // llama.cpp's ids for SPM when the file names none.
     fe_gguf_tokenizer tk = *file;
+    fe_gguf_tokenizer_defaults(&tk);
     const int64_t n = (int64_t)tk.n_tokens;
-    if (tk.bos_id < 0 && n > 1) tk.bos_id = 1;
-    if (tk.eos_id < 0 && n > 2) tk.eos_id = 2;
-    if (tk.unk_id < 0 && n > 0) tk.unk_id = 0;
     fe_tok_model *m = &t->model;
     m->kind = FE_TOK_MODEL_SPM;
     m->unk_id = (int32_t)tk.unk_id;

@@ -8,8 +8,10 @@ the kernel does not enable for the process: decode segfaults), so every Llama is
 use_extra_bufts=False; the plain CPU kernels compute the same Q4_1 x Q8_1 dot products.
 eval_callback, when given, becomes every context's cb_eval (ggml's scheduler calls it with each
 tensor it computes: how llamacpp_numerics_study.py reads llama.cpp's intermediate tensors).
+greedy_steps is the greedy loop the reference scripts record llama.cpp's tokens and logits with.
 """
 import llama_cpp.llama_cpp as llama_c
+import numpy as np
 
 _default_model_params = llama_c.llama_model_default_params
 _default_context_params = llama_c.llama_context_default_params
@@ -29,6 +31,20 @@ def plain_cpu(eval_callback=None):
 
     llama_c.llama_model_default_params = model_params
     llama_c.llama_context_default_params = context_params
+
+
+def greedy_steps(llm, ids, steps, top, digits):
+    """llm (logits_all=True) evaluates ids, then takes `steps` greedy tokens; each step: {"token", "top":
+    the `top` largest logits as [id, value] (value rounded to `digits` significant digits)}."""
+    llm.reset()
+    llm.eval(ids)
+    out = []
+    for _ in range(steps):
+        logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
+        order = np.argsort(-logits, kind="stable")[:top]
+        out.append({"token": int(order[0]), "top": [[int(i), float("%.*g" % (digits, logits[i]))] for i in order]})
+        llm.eval([int(order[0])])
+    return out
 
 
 plain_cpu()

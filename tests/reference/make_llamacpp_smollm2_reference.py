@@ -25,8 +25,7 @@ import json
 import os
 import sys
 
-import numpy as np
-import llamacpp_plain_cpu  # noqa: F401  (before Llama: AMX / repacked buffers off, they crash this VM)
+import llamacpp_plain_cpu  # (before Llama: AMX / repacked buffers off, they crash this VM)
 from llama_cpp import Llama, __version__ as llama_cpp_version
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -74,15 +73,7 @@ def main():
     cases = []
     for prompt in PROMPTS:
         ids = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        llm.reset()
-        llm.eval(ids)
-        steps = []
-        for _ in range(STEPS):
-            logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
-            order = np.argsort(-logits, kind="stable")[:TOP]
-            token = int(order[0])
-            steps.append({"token": token, "top": [[int(i), float("%.6g" % logits[i])] for i in order]})
-            llm.eval([token])
+        steps = llamacpp_plain_cpu.greedy_steps(llm, ids, STEPS, TOP, 6)
         cases.append({"prompt": prompt, "ids": [int(i) for i in ids], "steps": steps})
         hf_logits(sys.argv[1], cases[-1])
         text = llm.detokenize([s["token"] for s in steps]).decode("utf-8", errors="replace")
