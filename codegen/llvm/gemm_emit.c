@@ -655,6 +655,14 @@ static void emit_panel(gen *g, item_ctx *ic, LLVMValueRef p, LLVMValueRef n_full
     call_uk_rows(g, rem, a_rem, lda, gepf(g, c_col, mul(g, rem_row, x[X_LDC])), x[X_LDC], rargs, packed);
 }
 
+// The item's panels [p0, p1), one K block each.
+static void emit_panels(gen *g, item_ctx *ic, LLVMValueRef n_full, LLVMValueRef rem_row, LLVMValueRef rem, bool dynamic, bool packed) {
+    loop p;
+    loop_open(g, &p, ic->p0, ic->p1, "panel");
+    emit_panel(g, ic, p.iv, n_full, rem_row, rem, dynamic, packed);
+    loop_close(g, &p, c64(g, 1));
+}
+
 static LLVMValueRef emit_task(gen *g, bool dynamic, bool trans_b) {
     char name[300];
     snprintf(name, sizeof(name), "%s.task", g->base);
@@ -723,10 +731,7 @@ static LLVMValueRef emit_task(gen *g, bool dynamic, bool trans_b) {
         loop_close(g, &p, c64(g, 1));
     }
     if (dynamic) {
-        loop p;
-        loop_open(g, &p, ic.p0, ic.p1, "panel");
-        emit_panel(g, &ic, p.iv, n_full, rem_row, rem, true, false);
-        loop_close(g, &p, c64(g, 1));
+        emit_panels(g, &ic, n_full, rem_row, rem, true, false);
     } else {   // weights: A's block packed once per K block (X_APACK), used by every panel, or read in place
         LLVMBasicBlockRef pk = block(g, "packed"), inplace = block(g, "in_place"), joined = block(g, "k_done");
         LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntNE, x[X_APACK], c64(g, 0), ""), pk, inplace);
@@ -734,20 +739,12 @@ static LLVMValueRef emit_task(gen *g, bool dynamic, bool trans_b) {
         {
             LLVMValueRef args[5] = {sub(g, m1, ic.m0), ic.kc, gepf(g, gepf(g, ic.A, mul(g, ic.m0, x[X_LDA])), ic.k0), x[X_LDA], ic.abuf};
             call(g, g->packa, args, 5);
-            loop p;
-            loop_open(g, &p, ic.p0, ic.p1, "panel");
-            emit_panel(g, &ic, p.iv, n_full, rem_row, rem, false, true);
-            loop_close(g, &p, c64(g, 1));
+            emit_panels(g, &ic, n_full, rem_row, rem, false, true);
             LLVMBuildBr(g->b, joined);
         }
         at(g, inplace);
-        {
-            loop p;
-            loop_open(g, &p, ic.p0, ic.p1, "panel");
-            emit_panel(g, &ic, p.iv, n_full, rem_row, rem, false, false);
-            loop_close(g, &p, c64(g, 1));
-            LLVMBuildBr(g->b, joined);
-        }
+        emit_panels(g, &ic, n_full, rem_row, rem, false, false);
+        LLVMBuildBr(g->b, joined);
         at(g, joined);
     }
     loop_close(g, &kb, c64(g, 1));
