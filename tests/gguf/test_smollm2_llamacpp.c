@@ -13,7 +13,8 @@
  *   llama.cpp against itself on these tokens, one batch instead of one token at a time: up to 0.68 apart,
  *   2 flips; flash attention on: 1.32, 5-6 flips; an emulation of its exact quantization still 1.0, 5
  *   flips. No implementation of the model meets a 0.05 margin against one llama.cpp run. So the test
- *   requires equal argmax above MARGIN = 0.5, requires every flip above 0.05 to be Transformers' flip
+ *   requires equal argmax above MARGIN = 0.25 (the largest margin that flipped in any run of the study,
+ *   llama.cpp against itself included, was 0.229), requires every flip above 0.05 to be Transformers' flip
  *   too, prints them, and bounds the logit difference.
  * Run once per target (no argument: the interpreter; "cpu": the LLVM backend). No file is a failure.
  */
@@ -23,7 +24,7 @@
 #include "common/common.h"
 #include "tests/test.h"
 
-#define MARGIN 0.5
+#define MARGIN 0.25
 #define LOGIT_BOUND 2.5
 #define HF_TOL 1e-3   // f32 against f32 through 30 layers (measured 4.6e-5), logits of magnitude ~20
 
