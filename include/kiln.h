@@ -189,9 +189,9 @@ typedef struct kiln_program_info {
     size_t arena_bytes;            // at the compiled maxima
     size_t weight_bytes;
     // Compile time in seconds: checkpoint -> IR graph and the pass pipeline, program skeleton
-    // (weights, plan), IR -> LLVM IR (with weight packing), LLVM O3, machine code, JIT linking,
-    // and the whole kiln_compile.
-    double time_graph, time_build, time_lower, time_optimize, time_codegen, time_jit, time_total;
+    // (weights, plan), IR -> LLVM IR, LLVM O3, machine code, JIT linking, weight packing, and
+    // the whole kiln_compile.
+    double time_graph, time_build, time_lower, time_optimize, time_codegen, time_jit, time_pack, time_total;
 } kiln_program_info;
 
 // Fills *info_out; strings are owned by the program. Returns KILN_OK or KILN_ERR_INVALID_ARG.

@@ -163,6 +163,7 @@ typedef struct rt_compile_times {
     double optimize;                // LLVM O3
     double codegen;                 // machine code (object emission)
     double jit;                     // ORC LLJIT: link the object into this process
+    double pack;                    // weights packed into the GEMM's layout
     double total;
 } rt_compile_times;
 

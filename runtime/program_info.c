@@ -27,6 +27,7 @@ kiln_status kiln_program_get_info(const kiln_program *p, kiln_program_info *out)
     out->time_optimize = p->times.optimize;
     out->time_codegen = p->times.codegen;
     out->time_jit = p->times.jit;
+    out->time_pack = p->times.pack;
     out->time_total = p->times.total;
     return KILN_OK;
 }

@@ -50,6 +50,10 @@ kiln_status cg_llvm_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm);
 // Emits `mod` as an ELF object into a malloc'd buffer, or into `path` when set.
 kiln_status cg_llvm_emit_object(LLVMModuleRef mod, LLVMTargetMachineRef tm, const char *path, void **obj_out, size_t *size_out);
 
+// After a JIT compile: hands freed heap pages and libLLVM's code pages back to the system
+// (release.c). Returns the bytes of code dropped. Safe while other threads run LLVM.
+size_t cg_llvm_release_memory(void);
+
 /* ---- the module being built ---- */
 
 typedef struct cg_llvm_module {

@@ -1,14 +1,16 @@
 /* pack.c — weights packed at compile time for kiln's GEMM (gemm.h's panel layout). Every packed
- * weight lives in one anonymous mapping with transparent huge pages (few page faults for
- * hundreds of MB), packing runs on all cores, and the original is dropped once nothing else
- * reads it: the packed copy replaces it in memory and in saved artifacts.
+ * weight lives in one anonymous mapping, packing runs on all cores, and the original is dropped
+ * as soon as nothing else reads it: the packed copy replaces it in memory and in saved artifacts.
+ * The mapping asks for no transparent huge pages: with the kernel's usual defrag setting a
+ * MADV_HUGEPAGE fault may compact memory first, which made BERT-base's packing take 0.1 to 0.46 s
+ * instead of 0.13-0.16 s, and the model ran no faster with them (78 ms either way at 1 x 128).
  *
  * Weights read only by packable matmuls (or as gather tables, whose rows are copied with memcpy)
  * are not even bound by the program skeleton: binding copies any tensor that safetensors left
  * unaligned, a whole extra pass over the weights. The skeleton gets their pointer rounded down to
  * 64 bytes, which it only stores; the real pointer is put back before anything reads it.
  */
-#define _GNU_SOURCE   // MAP_ANONYMOUS, MADV_HUGEPAGE
+#define _GNU_SOURCE   // MAP_ANONYMOUS, MADV_POPULATE_READ
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -180,6 +182,7 @@ typedef struct pack_work {
     kiln_program *p;
     const cg_gemm_config *cfg;
     const bool *used;   // (n_weights) weights some launch or output reads after packing
+    int *left;          // (n_weights) packing jobs still to read each weight
     const file_ranges *files;
     int failed;
 } pack_work;
@@ -209,8 +212,16 @@ static void pack_range(void *ctx, int64_t begin, int64_t end) {
         }
         cg_gemm_pack_weight(pw->cfg, src, job->N, job->K, (float *)pw->p->weights[job->dst].data);
         free(tmp);
-        const rt_weight *orig = &pw->p->weights[job->src];
-        if (!pw->used[job->src] && !orig->owned) page_out(pw->files, orig->data, orig->size_bytes);
+        // The original goes as soon as its last packing job is done, so that originals and packed
+        // copies are never all resident at once (BERT-base's joined Q, K, V alone are 81 MB).
+        rt_weight *orig = &pw->p->weights[job->src];
+        if (pw->used[job->src] || __atomic_sub_fetch(&pw->left[job->src], 1, __ATOMIC_ACQ_REL) > 0) continue;
+        if (orig->owned) {
+            free(orig->owned);
+            orig->owned = NULL;
+        } else {
+            page_out(pw->files, orig->data, orig->size_bytes);
+        }
     }
 }
 
@@ -222,9 +233,6 @@ kiln_status cg_pack_run(cg_pack_plan *pp, kiln_program *p, const cg_gemm_config 
     if (!pp->n_jobs) return KILN_OK;
     void *region = mmap(NULL, pp->region_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (region == MAP_FAILED) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: cannot map %zu bytes for packed weights", pp->region_bytes);
-#ifdef MADV_HUGEPAGE
-    madvise(region, pp->region_bytes, MADV_HUGEPAGE);
-#endif
     pp->region = region;
     size_t at = 0;
     for (int j = 0; j < pp->n_jobs; j++) {
@@ -234,7 +242,13 @@ kiln_status cg_pack_run(cg_pack_plan *pp, kiln_program *p, const cg_gemm_config 
     }
     // Which originals something still reads once packed: the others are dropped.
     bool *used = calloc((size_t)p->n_weights + 1, sizeof(bool));
-    if (!used) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
+    int *left = calloc((size_t)p->n_weights + 1, sizeof(int));
+    if (!used || !left) {
+        free(used);
+        free(left);
+        return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
+    }
+    for (int j = 0; j < pp->n_jobs; j++) left[pp->jobs[j].src]++;
     for (int l = 0; l < p->n_launches; l++)
         for (int a = 0; a < p->launches[l].n_args; a++)
             if (p->launches[l].args[a].space == RT_SPACE_WEIGHT) used[p->launches[l].args[a].index] = true;
@@ -244,10 +258,11 @@ kiln_status cg_pack_run(cg_pack_plan *pp, kiln_program *p, const cg_gemm_config 
     rt_pool *pool = rt_pool_create(cores > 1 ? (int)KILN_MIN(cores, 8) : 1);
     file_ranges *fr = malloc(sizeof(*fr));
     if (fr) read_file_ranges(fr);
-    pack_work work = {.pp = pp, .p = p, .cfg = cfg, .used = used, .files = fr};
+    pack_work work = {.pp = pp, .p = p, .cfg = cfg, .used = used, .left = left, .files = fr};
     rt_parallel_for(pool, pp->n_jobs, 1, pack_range, &work);
     rt_pool_free(pool);
     free(fr);
+    free(left);
     if (work.failed) {
         free(used);
         return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory packing weights");
