@@ -6,6 +6,10 @@
  *
  *   kiln_worker jit MODEL_DIR BATCH SEQ THREADS
  *   kiln_worker aot LIBRARY.so BATCH SEQ THREADS
+ *
+ * Built twice: against libkiln (the JIT), and with -DKILN_WORKER_AOT_ONLY against libkiln_rt
+ * alone, as a service that ships an AOT library links it; the "aot" rows use that one, so their
+ * resident set holds no compiler.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -33,16 +37,23 @@ int main(int argc, char **argv) {
         return 2;
     }
     int64_t batch = atoll(argv[3]), seq = atoll(argv[4]);
+#ifndef KILN_WORKER_AOT_ONLY
     kiln_model *m = NULL;
+#endif
     kiln_program *p = NULL;
     kiln_context *ctx = NULL;
     double t0 = now_ms();
     if (strcmp(argv[1], "jit") == 0) {
+#ifdef KILN_WORKER_AOT_ONLY
+        fprintf(stderr, "kiln_worker: this build runs AOT libraries only\n");
+        return 2;
+#else
         kiln_compile_options co = kiln_compile_options_default();
         co.target = KILN_TARGET_CPU;
         co.max_batch = batch;
         co.max_seq = seq;
         if (kiln_model_open(argv[2], NULL, &m) || kiln_compile(m, &co, &p)) return fail(argv[2]);
+#endif
     } else if (kiln_program_load(argv[2], &p)) {
         return fail(argv[2]);
     }
@@ -88,6 +99,8 @@ int main(int argc, char **argv) {
     free(mask);
     kiln_context_free(ctx);
     kiln_program_free(p);
+#ifndef KILN_WORKER_AOT_ONLY
     kiln_model_free(m);
+#endif
     return 0;
 }

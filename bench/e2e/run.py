@@ -131,12 +131,15 @@ def sh(argv, **kw):
 
 
 def build_tools(build, work):
+    src = ["-O2", "-std=c11", "-I", os.path.join(ROOT, "include"), os.path.join(HERE, "kiln_worker.c")]
     kw = os.path.join(work, "kiln_worker")
-    sh(["cc", "-O2", "-std=c11", "-I", os.path.join(ROOT, "include"), os.path.join(HERE, "kiln_worker.c"), "-o", kw,
-        f"-L{build}", f"-Wl,-rpath,{build}", "-lkiln", "-lkiln_rt"])
+    sh(["cc"] + src + ["-o", kw, f"-L{build}", f"-Wl,-rpath,{build}", "-lkiln", "-lkiln_rt"])
+    # The AOT rows run as a service shipping an AOT library would: linked with libkiln_rt alone.
+    kw_aot = os.path.join(work, "kiln_worker_aot")
+    sh(["cc", "-DKILN_WORKER_AOT_ONLY"] + src + ["-o", kw_aot, f"-L{build}", f"-Wl,-rpath,{build}", "-lkiln_rt"])
     fp = os.path.join(work, "fma_peak")
     sh(["cc", "-O2", "-pthread", os.path.join(HERE, "fma_peak.c"), "-o", fp])
-    return kw, fp
+    return kw, kw_aot, fp
 
 
 def export_onnx(model_dir, out):
@@ -182,7 +185,7 @@ def main():
     a.build = os.path.abspath(a.build)
     ensure_packages()
     os.makedirs(a.cache, exist_ok=True)
-    kw, fp = build_tools(a.build, a.cache)
+    kw, kw_aot, fp = build_tools(a.build, a.cache)
     kiln = os.path.join(a.build, "kiln")
     peak = json.loads(subprocess.check_output([fp, str(a.threads)]))
     peak1 = json.loads(subprocess.check_output([fp, "1"]))
@@ -210,7 +213,7 @@ def main():
                     lib = os.path.join(a.cache, f"lib{mname.split()[0]}-{batch}x{seq}.so")
                     sh([kiln, "compile", mdir, "-o", lib, "--shared", "--max-batch", str(batch), "--max-seq", str(seq)],
                        stdout=subprocess.DEVNULL)
-                    workers.append(Worker(e, [kw, "aot", lib] + base))
+                    workers.append(Worker(e, [kw_aot, "aot", lib] + base))
                 else:
                     path = onnx_path if e == "onnxruntime" else mdir
                     workers.append(Worker(e, [sys.executable, __file__, "--worker", e, path] + base))
