@@ -26,5 +26,9 @@ int64_t cli_parse_int(const char *flag, const char *text);
 int cli_default_threads(void);
 // Online cores (at least 1).
 int cli_cores(void);
+// This process's peak resident set in bytes: VmHWM of /proc/self/status, which starts afresh at
+// exec (getrusage's ru_maxrss keeps the high-water mark of the process that forked this one: a
+// command started from a large Python process would report that process's size).
+double cli_peak_rss_bytes(void);
 
 #endif  // KILN_CLI_H

@@ -145,8 +145,7 @@ int cli_cmd_bench(int argc, char **argv) {
     double flops = kiln_context_last_flops(ctx);
     qsort(times, (size_t)runs, sizeof(double), by_value);
     double med = runs % 2 ? times[runs / 2] : 0.5 * (times[runs / 2 - 1] + times[runs / 2]);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
+    double rss_mb = cli_peak_rss_bytes() / (1024.0 * 1024.0);
     kiln_program_info info;
     kiln_program_get_info(prog, &info);
     if (json) {
@@ -154,14 +153,14 @@ int cli_cmd_bench(int argc, char **argv) {
                "\"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, \"gflops\": %.3f, \"flops\": %.0f, \"peak_rss_mb\": %.1f, "
                "\"compile_s\": %.3f, \"launches\": %zu, \"kernels\": %zu}\n",
                path, info.backend, (long long)batch, (long long)seq, xo.n_threads, (long long)runs, med * 1e3, times[0] * 1e3,
-               times[runs - 1] * 1e3, flops / med * 1e-9, flops, (double)ru.ru_maxrss / 1024.0, t_compile, info.n_launches,
+               times[runs - 1] * 1e3, flops / med * 1e-9, flops, rss_mb, t_compile, info.n_launches,
                info.n_kernels);
     } else {
         printf("%s: %s backend%s%s, batch %lld x seq %lld, %d thread%s, %lld runs\n", path, info.backend, info.cpu ? " for " : "",
                info.cpu ? info.cpu : "", (long long)batch, (long long)seq, xo.n_threads, xo.n_threads == 1 ? "" : "s", (long long)runs);
         printf("  latency   median %.3f ms   min %.3f ms   max %.3f ms\n", med * 1e3, times[0] * 1e3, times[runs - 1] * 1e3);
         printf("  compute   %.2f GFLOP per run, %.1f GFLOP/s at the median\n", flops * 1e-9, flops / med * 1e-9);
-        printf("  memory    peak RSS %.1f MB (arena %.1f MB)\n", (double)ru.ru_maxrss / 1024.0, (double)info.arena_bytes / 1e6);
+        printf("  memory    peak RSS %.1f MB (arena %.1f MB)\n", rss_mb, (double)info.arena_bytes / 1e6);
         printf("  program   %zu launches, %zu kernels; %s in %.3f s\n", info.n_launches, info.n_kernels, m ? "compiled" : "loaded",
                t_compile);
     }

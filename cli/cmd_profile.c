@@ -41,10 +41,22 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static double peak_rss_bytes(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss * 1024.0;
+// Resident bytes of libLLVM's code (its executable mappings in /proc/self/smaps): a JIT compile
+// drops them from the resident set when it is done (codegen/llvm/release.c).
+static double llvm_code_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return 0;
+    char line[1024];
+    bool in_llvm = false;
+    double kb = 0;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3) in_llvm = strstr(line, "libLLVM") != NULL && perms[2] == 'x';
+        else if (in_llvm && strncmp(line, "Rss:", 4) == 0) kb += atof(line + 4);
+    }
+    fclose(f);
+    return kb * 1024.0;
 }
 
 static const char *class_name(rt_class c) {
@@ -77,10 +89,12 @@ typedef struct profile {
     int runs, threads;
     const kiln_program *p;
     int64_t sym[RT_MAX_SYMBOLS];
-    double weights_by_dtype[KILN_DTYPE_COUNT], weights_owned, weights_mapped, weights_total;
+    double weights_by_dtype[KILN_DTYPE_COUNT], weights_owned, weights_mapped, weights_packed, weights_total;
     double checkpoint;              // the checkpoint's tensors: mapped pages the program reads
     double arena, lower_bound, naive, arena_here, temporaries, state, overhead;
     double rss_before, rss_after, predicted;
+    bool cpu;               // --target cpu: weights packed at compile time, their originals dropped
+    double compiler_code;   // --target cpu: libLLVM's resident code, which kiln_compile hands back
     double run_seconds;
     kernel_stat *k;
     double *trace_ns;               // (n_launches) durations of the traced run
@@ -114,6 +128,7 @@ static void gather_memory(profile *pr, const kiln_context *ctx) {
         pr->weights_by_dtype[p->weights[i].dtype] += b;
         pr->weights_total += b;
         if (p->weights[i].owned) pr->weights_owned += b;
+        else if (p->weights[i].name && strstr(p->weights[i].name, "@packed")) pr->weights_packed += b;   // codegen/llvm/pack.c
         else pr->weights_mapped += b;
     }
     pr->arena = (double)p->arena_bytes;
@@ -129,9 +144,10 @@ static void gather_memory(profile *pr, const kiln_context *ctx) {
     for (int i = 0; i < p->n_inputs; i++)
         pr->overhead += (double)rt_tensor_bytes(p->inputs[i].dtype, p->inputs[i].rank, p->inputs[i].shape, p->symbol_max);
     // Resident at the peak: the checkpoint's pages (read once, also for the weights the program
-    // copies), the copies, the arena, temporaries, state and the runtime's buffers.
-    pr->predicted = pr->rss_before + KILN_MAX(pr->checkpoint, pr->weights_mapped) + pr->weights_owned + pr->arena + pr->temporaries +
-                    pr->state + pr->overhead;
+    // copies), the copies, the arena, temporaries, state and the runtime's buffers. The CPU
+    // backend drops each original's pages once its packed copy is made: the program's weights.
+    double weights = pr->cpu ? pr->weights_total : KILN_MAX(pr->checkpoint, pr->weights_mapped) + pr->weights_owned;
+    pr->predicted = pr->rss_before - pr->compiler_code + weights + pr->arena + pr->temporaries + pr->state + pr->overhead;
     (void)ctx;
     // Lifetimes in launches, and the peak.
     for (int32_t b = 0; b < p->n_buffers; b++) {
@@ -178,7 +194,9 @@ static void print_text(const profile *pr) {
         printf("%s%s %s", first ? "" : ", ", kiln_dtype_get_info((kiln_dtype)t)->name, mb(pr->weights_by_dtype[t], b, sizeof(b)));
         first = false;
     }
-    printf("; %s mapped from the file, %s copies the program owns)\n", mb(pr->weights_mapped, a, sizeof(a)), mb(pr->weights_owned, b, sizeof(b)));
+    printf("; %s mapped from the file, %s copies the program owns", mb(pr->weights_mapped, a, sizeof(a)), mb(pr->weights_owned, b, sizeof(b)));
+    if (pr->weights_packed > 0) printf(", %s packed for the GEMM", mb(pr->weights_packed, a, sizeof(a)));
+    printf(")\n");
     printf("  activations arena %12s  planned, %s lower bound (x%.3f), %s naive sum (x%.1f)\n", mb(pr->arena, a, sizeof(a)),
            mb(pr->lower_bound, b, sizeof(b)), pr->lower_bound > 0 ? pr->arena / pr->lower_bound : 0, mb(pr->naive, c, sizeof(c)),
            pr->arena > 0 ? pr->naive / pr->arena : 0);
@@ -187,8 +205,16 @@ static void print_text(const profile *pr) {
     printf("  temporaries       %12s  fused kernels' scratch (attention tiles, feed-forward chunks)\n", mb(pr->temporaries, a, sizeof(a)));
     printf("  state             %12s  KV cache\n", mb(pr->state, a, sizeof(a)));
     printf("  runtime overhead  %12s  staged inputs, run-time dims, counters\n", mb(pr->overhead, a, sizeof(a)));
-    printf("  peak RSS          %12s  predicted (%s before loading + the above), %s measured\n", mb(pr->predicted, a, sizeof(a)),
-           mb(pr->rss_before, b, sizeof(b)), mb(pr->rss_after, c, sizeof(c)));
+    if (pr->compiler_code > 0) {
+        char d[32];
+        printf("  peak RSS          %12s  predicted (%s before loading, less %s of LLVM's code that compiling hands back, + the above), "
+               "%s measured\n",
+               mb(pr->predicted, a, sizeof(a)), mb(pr->rss_before, b, sizeof(b)), mb(pr->compiler_code, d, sizeof(d)),
+               mb(pr->rss_after, c, sizeof(c)));
+    } else {
+        printf("  peak RSS          %12s  predicted (%s before loading + the above), %s measured\n", mb(pr->predicted, a, sizeof(a)),
+               mb(pr->rss_before, b, sizeof(b)), mb(pr->rss_after, c, sizeof(c)));
+    }
     if (p->n_launches)
         printf("  arena peak        %12s  live at launch %lld (%s @%s)\n", mb(pr->peak_bytes, a, sizeof(a)), (long long)pr->peak_launch,
                p->launches[pr->peak_launch].op, p->launches[pr->peak_launch].path ? p->launches[pr->peak_launch].path : "-");
@@ -238,6 +264,7 @@ static cJSON *to_json(const profile *pr) {
     cJSON_AddNumberToObject(w, "total", pr->weights_total);
     cJSON_AddNumberToObject(w, "mapped", pr->weights_mapped);
     cJSON_AddNumberToObject(w, "owned", pr->weights_owned);
+    cJSON_AddNumberToObject(w, "packed", pr->weights_packed);
     cJSON *bd = cJSON_AddObjectToObject(w, "by_dtype");
     for (int t = 0; t < KILN_DTYPE_COUNT; t++)
         if (pr->weights_by_dtype[t] > 0) cJSON_AddNumberToObject(bd, kiln_dtype_get_info((kiln_dtype)t)->name, pr->weights_by_dtype[t]);
@@ -254,6 +281,7 @@ static cJSON *to_json(const profile *pr) {
     cJSON_AddNumberToObject(mem, "state", pr->state);
     cJSON_AddNumberToObject(mem, "runtime_overhead", pr->overhead);
     cJSON_AddNumberToObject(mem, "rss_before", pr->rss_before);
+    cJSON_AddNumberToObject(mem, "compiler_code_released", pr->compiler_code);
     cJSON_AddNumberToObject(mem, "predicted_peak_rss", pr->predicted);
     cJSON_AddNumberToObject(mem, "measured_peak_rss", pr->rss_after);
     cJSON *ks = cJSON_AddArrayToObject(root, "kernels");
@@ -581,7 +609,9 @@ int cli_cmd_profile(int argc, char **argv) {
     if (ff_chunk != -2) co.ff_chunk = ff_chunk == 0 ? -1 : ff_chunk;
     co.max_batch = pr.batch;
     co.max_seq = pr.seq;
-    pr.rss_before = peak_rss_bytes();
+    pr.rss_before = cli_peak_rss_bytes();
+    pr.cpu = co.target == KILN_TARGET_CPU;
+    if (pr.cpu) pr.compiler_code = llvm_code_rss_bytes();
     int rc = 1;
     kiln_model *m = NULL;
     kiln_program *p = NULL;
@@ -628,7 +658,7 @@ int cli_cmd_profile(int argc, char **argv) {
         }
     }
     pr.run_seconds = (now_s() - t0) / pr.runs;
-    pr.rss_after = peak_rss_bytes();
+    pr.rss_after = cli_peak_rss_bytes();
     pr.k = calloc((size_t)p->n_launches + 1, sizeof(kernel_stat));
     pr.trace_ns = calloc((size_t)p->n_launches + 1, sizeof(double));
     pr.first_launch = calloc((size_t)p->n_buffers + 1, sizeof(int32_t));

@@ -3,6 +3,7 @@
  */
 #include "cli/cli.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 static const struct {
@@ -69,6 +70,19 @@ int64_t cli_parse_int(const char *flag, const char *text) {
 int cli_cores(void) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     return cores > 0 ? (int)KILN_MIN(cores, 1024) : 1;
+}
+
+double cli_peak_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmHWM:", 6) == 0) kb = atof(line + 6);
+    if (f) fclose(f);
+    if (kb > 0) return kb * 1024.0;
+    struct rusage ru;   // no /proc: the best there is
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss * 1024.0;
 }
 
 int cli_default_threads(void) {

@@ -26,6 +26,21 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
+// VmHWM: this process's own peak. ru_maxrss would keep the high-water mark of the Python driver
+// that forked this worker (on Linux it survives exec).
+static double peak_rss_mb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmHWM:", 6) == 0) kb = atof(line + 6);
+    if (f) fclose(f);
+    if (kb > 0) return kb / 1024.0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
 static int fail(const char *what) {
     fprintf(stderr, "kiln_worker: %s: %s\n", what, kiln_last_error());
     return 1;
@@ -86,10 +101,8 @@ int main(int argc, char **argv) {
             }
             printf("\n");
         } else if (strncmp(line, "info", 4) == 0) {
-            struct rusage ru;
-            getrusage(RUSAGE_SELF, &ru);
-            printf("{\"flops\": %.0f, \"peak_rss_mb\": %.1f, \"prepare_ms\": %.1f}\n", kiln_context_last_flops(ctx),
-                   (double)ru.ru_maxrss / 1024.0, t_prepare);
+            printf("{\"flops\": %.0f, \"peak_rss_mb\": %.1f, \"prepare_ms\": %.1f}\n", kiln_context_last_flops(ctx), peak_rss_mb(),
+                   t_prepare);
         } else if (strncmp(line, "quit", 4) == 0) {
             break;
         }

@@ -39,7 +39,6 @@ def lcg_ids(n):
 
 
 def python_worker(engine, path, batch, seq, threads):
-    import resource
     import numpy as np
     t0 = time.perf_counter()
     ids = np.array(lcg_ids(batch * seq), dtype=np.int64).reshape(batch, seq)
@@ -80,10 +79,21 @@ def python_worker(engine, path, batch, seq, threads):
                 times.append((time.perf_counter() - a) * 1e3)
             print(" ".join(f"{t:.4f}" for t in times), flush=True)
         elif line.startswith("info"):
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+            rss = peak_rss_mb()
             print(json.dumps({"peak_rss_mb": rss, "prepare_ms": prepare}), flush=True)
         elif line.startswith("quit"):
             break
+
+
+def peak_rss_mb():
+    """VmHWM: this process's own high-water mark. ru_maxrss would keep the driver's, which forked
+    every worker (on Linux it survives exec), and floor every engine at the driver's size."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 class Worker:
