@@ -1,8 +1,9 @@
 /* attention.c — FUSED ATTENTION regions as one kernel: softmax(q · kᵀ · scale + mask) · v per
  * head, a block of query rows at a time. Each work item (batch, head, query block) computes its
  * scores with kiln's GEMM (q block · kᵀ, the dynamic entry on the calling thread), applies the
- * scale and mask and a softmax row by row in a stack buffer, and multiplies by v into the output
- * rows: no [seq_q × seq_k] tensor per head ever exists, and heads are read where they sit in the
+ * scale and mask and exp row by row in a stack buffer (sums in f32, as PyTorch's softmax keeps
+ * them), multiplies by v into the output rows and divides each row by its sum: no [seq_q × seq_k]
+ * tensor per head ever exists, and heads are read where they sit in the
  * packed QKV projection (rank-3 sources with column offsets) — no permutes. Work items are split
  * over the pool. Needs the GEMM (AVX2+FMA or AVX-512); elsewhere the region is lowered op by op.
  */
@@ -80,7 +81,7 @@ static void att_items(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud) 
     att_emit *w = ud;
     const ir_node *n = w->n;
     cg_llvm_module *m = k->m;
-    LLVMTypeRef f32 = m->t_f32, f64 = m->t_f64;
+    LLVMTypeRef f32 = m->t_f32;
     LLVMValueRef H = cg_kb_i64(k, n->p.heads);
     LLVMValueRef Sq = cg_kb_dim(k, w->dout + (w->ro == 4 ? 2 : 1));
     LLVMValueRef Sk = cg_kb_dim(k, w->dk + (w->rk == 4 ? 2 : 1));
@@ -90,7 +91,8 @@ static void att_items(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud) 
     LLVMValueRef q = cg_kb_arg(k, 0), kk = cg_kb_arg(k, 1), v = cg_kb_arg(k, 2), o = cg_kb_arg(k, n->n_inputs);
     LLVMValueRef mask = w->rm ? cg_kb_arg(k, 3) : NULL;
     LLVMValueRef scores = cg_kb_var(k, LLVMArrayType(f32, (unsigned)(w->block * w->sk_max)), "scores");
-    LLVMValueRef vmax = cg_kb_var(k, f32, "max"), vsum = cg_kb_var(k, f64, "sum");
+    LLVMValueRef vmax = cg_kb_var(k, f32, "max"), vsum = cg_kb_var(k, f32, "sum");
+    LLVMValueRef invs = cg_kb_var(k, LLVMArrayType(f32, (unsigned)w->block), "inv_sum");   // 1 / each row's sum
     LLVMValueRef zero = cg_kb_i64(k, 0), one = cg_kb_i64(k, 1), null = LLVMConstNull(m->t_ptr);
     // Mask strides over [batch, heads, seq_q, seq_k] (right-aligned; 0 where it broadcasts).
     LLVMValueRef ms[4] = {zero, zero, zero, zero};
@@ -141,23 +143,26 @@ static void att_items(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud) 
     LLVMBuildStore(k->b, mx, vmax);
     cg_loop_end(k, &j);
     LLVMValueRef rmax = LLVMBuildLoad2(k->b, f32, vmax, "");
-    LLVMBuildStore(k->b, cg_kb_f64(k, 0), vsum);
+    LLVMBuildStore(k->b, cg_kb_f32(k, 0), vsum);
     cg_loop_begin(k, &j, zero, Sk, "j");
     at = cg_kb_add(k, srow, j.iv);
     LLVMValueRef e = cg_math_exp(k, LLVMBuildFSub(k->b, cg_load_elem(k, KILN_F32, scores, at), rmax, ""));
     cg_store_elem(k, KILN_F32, scores, at, e);
-    LLVMBuildStore(k->b, cg_kb_reassoc(LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, f64, vsum, ""), LLVMBuildFPExt(k->b, e, f64, ""), "")),
-                   vsum);
+    LLVMBuildStore(k->b, cg_kb_reassoc(LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, f32, vsum, ""), e, "")), vsum);
     cg_loop_end(k, &j);
-    LLVMValueRef inv = LLVMBuildFPTrunc(k->b, LLVMBuildFDiv(k->b, cg_kb_f64(k, 1.0), LLVMBuildLoad2(k->b, f64, vsum, ""), ""), f32, "");
-    cg_loop_begin(k, &j, zero, Sk, "j");
-    at = cg_kb_add(k, srow, j.iv);
-    cg_store_elem(k, KILN_F32, scores, at, LLVMBuildFMul(k->b, cg_load_elem(k, KILN_F32, scores, at), inv, ""));
-    cg_loop_end(k, &j);
+    cg_store_elem(k, KILN_F32, invs, r.iv, LLVMBuildFDiv(k->b, cg_kb_f32(k, 1.0f), LLVMBuildLoad2(k->b, f32, vsum, ""), ""));
     cg_loop_end(k, &r);
-    // output rows [rows, D] = probabilities · v
+    // output rows [rows, D] = exp(scores) · v, then each row divided by its sum: D (64) products
+    // per row instead of Sk (128 and up) for normalizing the probabilities first
     LLVMValueRef a2[19] = {one, one, rows, D, Sk, scores, Sk, zero, zero, vp, ldv, zero, zero, op, ldo, zero, zero, null, null};
     LLVMBuildCall2(k->b, nn_t, gemm_nn, a2, 19, "");
+    cg_loop_begin(k, &r, zero, rows, "row");
+    LLVMValueRef inv = cg_load_elem(k, KILN_F32, invs, r.iv), orow = cg_kb_mul(k, r.iv, ldo);
+    cg_loop_begin(k, &j, zero, D, "j");
+    at = cg_kb_add(k, orow, j.iv);
+    cg_store_elem(k, KILN_F32, op, at, LLVMBuildFMul(k->b, cg_load_elem(k, KILN_F32, op, at), inv, ""));
+    cg_loop_end(k, &j);
+    cg_loop_end(k, &r);
     cg_loop_end(k, &it);
 }
 
