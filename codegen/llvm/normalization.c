@@ -2,6 +2,8 @@
  * cumulative sums along one axis. Rows are split over the pool. Along the last axis a row is
  * contiguous and its loops vectorize (sums accumulate in double, as the interpreter does, with
  * reassociation allowed so that they vectorize); along another axis the loops are strided.
+ * LayerNorm and RMSNorm rows accumulate in float, as PyTorch does for float tensors: in double
+ * the loops ran 8 lanes wide instead of 16 (BERT-base 1 x 128: norms 1.42 -> 1.32 ms).
  */
 #include "codegen/llvm/llvm.h"
 
@@ -96,30 +98,29 @@ static void norm_rows(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud) 
     LLVMValueRef y = cg_kb_arg(k, w->out_arg), x = w->x_arg == w->out_arg ? y : cg_kb_arg(k, w->x_arg);
     LLVMValueRef gamma = cg_kb_arg(k, w->gamma_arg), beta = rms ? NULL : cg_kb_arg(k, w->beta_arg);
     LLVMValueRef d = cg_kb_dim(k, w->dims_at + w->rank - 1);
-    LLVMValueRef dd = LLVMBuildSIToFP(k->b, d, m->t_f64, "");
-    LLVMValueRef vsum = cg_kb_var(k, m->t_f64, "sum");
+    LLVMValueRef dd = LLVMBuildSIToFP(k->b, d, m->t_f32, "");
+    LLVMValueRef vsum = cg_kb_var(k, m->t_f32, "sum");
     cg_loop rl, l;
     cg_loop_begin(k, &rl, begin, end, "row");
     LLVMValueRef base = cg_kb_mul(k, rl.iv, d);
-    LLVMValueRef mean = cg_kb_f64(k, 0);
+    LLVMValueRef mean = cg_kb_f32(k, 0);
     if (!rms) {
-        LLVMBuildStore(k->b, cg_kb_f64(k, 0), vsum);
+        LLVMBuildStore(k->b, cg_kb_f32(k, 0), vsum);
         cg_loop_begin(k, &l, cg_kb_i64(k, 0), d, "k");
-        LLVMValueRef v = LLVMBuildFPExt(k->b, load_f(k, x, cg_kb_add(k, base, l.iv)), m->t_f64, "");
-        LLVMBuildStore(k->b, cg_kb_reassoc(LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, m->t_f64, vsum, ""), v, "")), vsum);
+        LLVMValueRef v = load_f(k, x, cg_kb_add(k, base, l.iv));
+        LLVMBuildStore(k->b, cg_kb_reassoc(LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, m->t_f32, vsum, ""), v, "")), vsum);
         cg_loop_end(k, &l);
-        mean = LLVMBuildFDiv(k->b, LLVMBuildLoad2(k->b, m->t_f64, vsum, ""), dd, "mean");
+        mean = LLVMBuildFDiv(k->b, LLVMBuildLoad2(k->b, m->t_f32, vsum, ""), dd, "mean");
     }
-    LLVMBuildStore(k->b, cg_kb_f64(k, 0), vsum);
+    LLVMBuildStore(k->b, cg_kb_f32(k, 0), vsum);
     cg_loop_begin(k, &l, cg_kb_i64(k, 0), d, "k");
-    LLVMValueRef c = LLVMBuildFSub(k->b, LLVMBuildFPExt(k->b, load_f(k, x, cg_kb_add(k, base, l.iv)), m->t_f64, ""), mean, "");
+    LLVMValueRef c = LLVMBuildFSub(k->b, load_f(k, x, cg_kb_add(k, base, l.iv)), mean, "");
     LLVMValueRef sq = LLVMBuildFMul(k->b, c, c, "");
-    LLVMBuildStore(k->b, cg_kb_reassoc(LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, m->t_f64, vsum, ""), sq, "")), vsum);
+    LLVMBuildStore(k->b, cg_kb_reassoc(LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, m->t_f32, vsum, ""), sq, "")), vsum);
     cg_loop_end(k, &l);
-    LLVMValueRef var = LLVMBuildFDiv(k->b, LLVMBuildLoad2(k->b, m->t_f64, vsum, ""), dd, "var");
-    LLVMValueRef ve = LLVMBuildFAdd(k->b, var, cg_kb_f64(k, (double)w->eps), "");
-    LLVMValueRef inv = LLVMBuildFDiv(k->b, cg_kb_f64(k, 1.0), cg_kb_intrinsic(k, "llvm.sqrt", m->t_f64, &ve, 1), "");
-    LLVMValueRef invf = LLVMBuildFPTrunc(k->b, inv, m->t_f32, ""), meanf = LLVMBuildFPTrunc(k->b, mean, m->t_f32, "");
+    LLVMValueRef var = LLVMBuildFDiv(k->b, LLVMBuildLoad2(k->b, m->t_f32, vsum, ""), dd, "var");
+    LLVMValueRef ve = LLVMBuildFAdd(k->b, var, cg_kb_f32(k, w->eps), "");
+    LLVMValueRef invf = LLVMBuildFDiv(k->b, cg_kb_f32(k, 1.0f), cg_kb_intrinsic(k, "llvm.sqrt", m->t_f32, &ve, 1), ""), meanf = mean;
     cg_loop_begin(k, &l, cg_kb_i64(k, 0), d, "k");
     LLVMValueRef idx = cg_kb_add(k, base, l.iv);
     LLVMValueRef v = LLVMBuildFMul(k->b, LLVMBuildFSub(k->b, load_f(k, x, idx), meanf, ""), invf, "");
