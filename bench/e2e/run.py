@@ -191,6 +191,8 @@ def main():
     ap.add_argument("--only", default="", help="substring of 'model batch x seq' rows to run")
     ap.add_argument("--engines", default="kiln-jit,kiln-aot,onnxruntime,pytorch")
     ap.add_argument("--json", help="also write every sample to this file")
+    ap.add_argument("--settle-ms", type=float, default=0,
+                    help="sleep before each engine's block of runs (lets the previous engine's spinning threads go idle)")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
     ensure_packages()
@@ -233,6 +235,8 @@ def main():
             for r in range(a.rounds):
                 order = workers[r % len(workers):] + workers[:r % len(workers)]
                 for w in order:
+                    if a.settle_ms > 0:
+                        time.sleep(a.settle_ms / 1000.0)
                     w.run(a.runs)
             flops = None
             infos = {}

@@ -213,6 +213,7 @@ typedef struct ew_emit {
     bool gbcast[IR_MAX_INPUTS + 1][IR_MAX_RANK];                 // operand repeats along group g
     int out_dims;                                            // index of the output's first dim
     LLVMValueRef div0;                                       // task-local flag: integer division by zero
+    LLVMValueRef row_len;                                    // flat parts inside another kernel's rows: elements per row
 } ew_emit;
 
 static void plan_groups(ew_emit *w) {
@@ -439,7 +440,7 @@ static void ew_rows(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud) {
         }
     }
     out = cg_kb_arg(k, e->out_arg);
-    LLVMValueRef inner = G ? ext[G - 1] : cg_kb_i64(k, 1);
+    LLVMValueRef inner = w->row_len ? w->row_len : G ? ext[G - 1] : cg_kb_i64(k, 1);
     make_scopes(k, w);
     w->div0 = cg_kb_var(k, k->m->t_i8, "div0");
     LLVMBuildStore(k->b, LLVMConstInt(k->m->t_i8, 0, false), w->div0);
@@ -448,7 +449,7 @@ static void ew_rows(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud) {
     cg_loop_begin(k, &rl, begin, end, "row");
     // Operand offsets of this row: decompose the row index over the outer groups.
     LLVMValueRef off[IR_MAX_INPUTS + 1];
-    for (int a = 0; a < e->n_inputs; a++) off[a] = cg_kb_i64(k, 0);
+    for (int a = 0; a < e->n_inputs; a++) off[a] = w->row_len ? cg_kb_mul(k, rl.iv, w->row_len) : cg_kb_i64(k, 0);   // flat: rows of every operand
     LLVMValueRef rem = rl.iv;
     for (int g = G - 2; g >= 0; g--) {
         LLVMValueRef idx = g > 0 ? LLVMBuildSRem(k->b, rem, ext[g], "") : rem;
@@ -488,6 +489,44 @@ static void ew_rows(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud) {
 }
 
 kiln_status cg_llvm_emit_elementwise(cg_kb *k, const ir_node *n) { return cg_llvm_emit_ew_part(k, n, NULL, NULL); }
+
+// Flat: one group, no operand broadcast (element i of the output reads element i of each operand),
+// and no integer division (whose flag only a kernel's own pass reports).
+static bool plan_flat(const ew_emit *w) {
+    const ew_expr *e = w->e;
+    if (w->n_groups != 1) return false;
+    for (int a = 0; a < e->n_inputs; a++)
+        if (e->used[a] && w->gbcast[a][0]) return false;
+    for (int i = 0; i < e->n_terms; i++)
+        if (e->terms[i].op == IR_OP_DIV && e->terms[i].in_dtype != KILN_F32) return false;
+    return true;
+}
+
+bool cg_llvm_ew_part_flat(const ir_node *n, const ir_node *root, const ir_node *result) {
+    ew_expr *e = malloc(sizeof(*e));
+    bool ok = e && build_expr_ex(n, root, result, e);
+    if (ok) {
+        ew_emit w = {.e = e};
+        plan_groups(&w);
+        ok = plan_flat(&w);
+    }
+    free(e);
+    return ok;
+}
+
+kiln_status cg_llvm_emit_ew_part_rows(cg_kb *task, const ir_node *n, const ir_node *root, const ir_node *result, LLVMValueRef begin,
+                                      LLVMValueRef end, LLVMValueRef row_len) {
+    ew_expr *e = malloc(sizeof(*e));
+    if (!e) return kiln_error(KILN_ERR_OUT_OF_MEMORY, "cpu: out of memory");
+    ew_emit w = {.e = e, .row_len = row_len};
+    if (!build_expr_ex(n, root, result, e) || (plan_groups(&w), !plan_flat(&w))) {
+        free(e);
+        return kiln_error(KILN_ERR_INTERNAL, "cpu: node %d has no flat element-wise part", n->id);
+    }
+    if (e->n_terms > 0) ew_rows(task, begin, end, &w);
+    free(e);
+    return KILN_OK;
+}
 
 kiln_status cg_llvm_emit_ew_part(cg_kb *k, const ir_node *n, const ir_node *root, const ir_node *result) {
     ew_expr *e = malloc(sizeof(*e));

@@ -207,6 +207,12 @@ kiln_status cg_llvm_ew_signature(const ir_node *n, kiln_strbuf *sb);
 bool cg_llvm_ew_part_ok(const ir_node *n, const ir_node *root, const ir_node *result);
 kiln_status cg_llvm_ew_part_signature(const ir_node *n, const ir_node *root, const ir_node *result, kiln_strbuf *sb);
 kiln_status cg_llvm_emit_ew_part(cg_kb *k, const ir_node *n, const ir_node *root, const ir_node *result);
+// The same part inside another kernel's task, for rows [begin, end) of row_len elements each, when
+// it is flat (cg_llvm_ew_part_flat: no operand broadcasts, so rows of the output are rows of every
+// operand): a norm computes its prologue row by row, in the pass that normalizes the rows.
+bool cg_llvm_ew_part_flat(const ir_node *n, const ir_node *root, const ir_node *result);
+kiln_status cg_llvm_emit_ew_part_rows(cg_kb *task, const ir_node *n, const ir_node *root, const ir_node *result, LLVMValueRef begin,
+                                      LLVMValueRef end, LLVMValueRef row_len);
 
 /* ---- kernels by signature (backend.c), for emitters that call other kernels ---- */
 

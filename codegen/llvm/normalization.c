@@ -18,6 +18,8 @@ typedef struct norm_emit {
     int x_arg, gamma_arg, beta_arg;   // LAYER_NORM / RMS_NORM operands (beta -1 for RMS)
     int out_arg;          // index of the output among the args
     int dims_at;          // where the input's dims start in the launch's dims
+    const ir_node *prologue, *prologue_x;   // a NORM region's flat prologue, computed in the row task
+    kiln_status status;
 } norm_emit;
 
 static bool is_last(const norm_emit *w) { return w->axis == w->rank - 1; }
@@ -100,6 +102,8 @@ static void norm_rows(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud) 
     LLVMValueRef d = cg_kb_dim(k, w->dims_at + w->rank - 1);
     LLVMValueRef dd = LLVMBuildSIToFP(k->b, d, m->t_f32, "");
     LLVMValueRef vsum = cg_kb_var(k, m->t_f32, "sum");
+    // x of these rows first, into the output (still in cache when the loops below read it)
+    if (w->prologue) w->status = cg_llvm_emit_ew_part_rows(k, w->prologue, NULL, w->prologue_x, begin, end, d);
     cg_loop rl, l;
     cg_loop_begin(k, &rl, begin, end, "row");
     LLVMValueRef base = cg_kb_mul(k, rl.iv, d);
@@ -205,8 +209,10 @@ bool cg_llvm_norm_region(const ir_node *n, const ir_node **norm_out) {
     return true;
 }
 
-// A NORM region: the prologue computes x into the output (one element-wise pass), then the norm
-// runs over it in place; or the norm reads its input directly when there is no prologue.
+// A NORM region: the prologue computes x into the output, then the norm runs over it in place; or
+// the norm reads its input directly when there is no prologue. A flat prologue (the residual add
+// of every post-norm encoder) runs in the norm's row task, a block of rows at a time, so the rows
+// are normalized while in cache and the kernel makes one pass over the pool instead of two.
 static kiln_status emit_norm_region(cg_kb *k, const ir_node *n) {
     const ir_node *nm;
     if (!cg_llvm_norm_region(n, &nm)) return kiln_error(KILN_ERR_INTERNAL, "cpu: node %d is not a norm region", n->id);
@@ -216,15 +222,20 @@ static kiln_status emit_norm_region(cg_kb *k, const ir_node *n) {
     w.gamma_arg = input_index(nm->inputs[1]);
     w.beta_arg = nm->op == IR_OP_LAYER_NORM ? input_index(nm->inputs[2]) : -1;
     w.x_arg = input_index(nm->inputs[0]);
-    if (w.x_arg < 0) {
-        kiln_status st = cg_llvm_emit_ew_part(k, n, NULL, nm->inputs[0]);
-        if (st) return st;
+    if (w.x_arg < 0) {   // a prologue: row by row in the norm's own pass when it can be, else a pass before
+        if (cg_llvm_ew_part_flat(n, NULL, nm->inputs[0])) {
+            w.prologue = n;
+            w.prologue_x = nm->inputs[0];
+        } else {
+            kiln_status st = cg_llvm_emit_ew_part(k, n, NULL, nm->inputs[0]);
+            if (st) return st;
+        }
         w.x_arg = w.out_arg;
     }
     LLVMValueRef outer, len, inner;
     split(k, &w, &outer, &len, &inner);
     cg_kb_parallel(k, outer, cg_kb_grain(k, len, 1 << 14), norm_rows, &w);
-    return KILN_OK;
+    return w.status;
 }
 
 kiln_status cg_llvm_emit_normalization(cg_kb *k, const ir_node *n) {
