@@ -3,6 +3,7 @@
  * counter events; the SVG is well-formed XML with a box per arena buffer, the weights aside and
  * the peak marked. argv[1] is the kiln executable.
  */
+#include <math.h>
 #include <ctype.h>
 
 #include <cjson/cJSON.h>
@@ -144,6 +145,19 @@ int main(int argc, char **argv) {
     double naive = cJSON_GetNumberValue(cJSON_GetObjectItem(arena, "naive"));
     CHECK(planned > 0 && lower > 0 && lower <= planned && planned <= naive);
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(weights, "total")) > 0);
+    // Every weight byte is in one of the three kinds; the CPU backend packs the matmul weights (and
+    // the predicted peak then leaves out the compiler code that compiling hands back).
+    double w_total = cJSON_GetNumberValue(cJSON_GetObjectItem(weights, "total"));
+    double w_kinds = cJSON_GetNumberValue(cJSON_GetObjectItem(weights, "mapped")) + cJSON_GetNumberValue(cJSON_GetObjectItem(weights, "owned")) +
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(weights, "packed"));
+    CHECK_MSG(fabs(w_total - w_kinds) < 1, "%s: weights mapped + owned + packed = %.0f, total %.0f", target, w_kinds, w_total);
+    double packed = cJSON_GetNumberValue(cJSON_GetObjectItem(weights, "packed"));
+    double released = cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "compiler_code_released"));
+    if (strcmp(target, "cpu") == 0)
+        CHECK_MSG(packed > 0.5 * w_total && released > 0, "cpu: %.0f of %.0f weight bytes packed, %.0f bytes of compiler code released", packed,
+                  w_total, released);
+    else
+        CHECK_MSG(packed == 0 && released == 0, "%s: %.0f weight bytes packed, %.0f of compiler code released", target, packed, released);
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(weights, "by_dtype"), "f32")) > 0);
     const char *fields[] = {"temporaries", "state", "runtime_overhead", "predicted_peak_rss", "measured_peak_rss"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) CHECK_MSG(cJSON_IsNumber(cJSON_GetObjectItem(mem, fields[i])), "no memory.%s", fields[i]);
