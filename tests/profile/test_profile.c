@@ -3,8 +3,8 @@
  * counter events; the SVG is well-formed XML with a box per arena buffer, the weights aside and
  * the peak marked. argv[1] is the kiln executable.
  */
-#include <math.h>
 #include <ctype.h>
+#include <math.h>
 
 #include <cjson/cJSON.h>
 
