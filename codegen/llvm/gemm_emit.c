@@ -858,6 +858,18 @@ static void emit_entry(gen *g, LLVMValueRef fn, LLVMValueRef task, bool dynamic)
         n_nb = cdiv(g, n_panels, ppn);
     }
     n_mb = smax(g, n_mb, smin(g, m_tiles, cdiv(g, need, n_nb)));
+    if (!dynamic) {
+        // Items that read A in place and are heavy (a long K: the feed-forward down products at 128
+        // rows, 9-19 M multiply-adds per panel) split their rows in two. Consecutive items then share a
+        // panel, so the two threads read its B slices together, each keeps half of A in L2, and the
+        // last items end closer together. Measured (kiln profile, 2 threads, interleaved): BERT-base
+        // 1 x 128 feed-forward down 24.7 -> 22.9 ms, MiniLM's 2.91 -> 2.79 ms; splitting the 4.7 M
+        // products too changed nothing.
+        LLVMValueRef item_macs = mul(g, mul(g, cdiv(g, M, n_mb), mul(g, ppn, c64(g, g->nr))), K);
+        LLVMValueRef heavy = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, item_macs, c64(g, 8 << 20), ""),
+                                          LLVMBuildICmp(g->b, LLVMIntEQ, apack, c64(g, 0), ""), "");
+        n_mb = LLVMBuildSelect(g->b, heavy, smin(g, m_tiles, mul(g, n_mb, c64(g, 2))), n_mb, "");
+    }
     LLVMValueRef mc = mul(g, cdiv(g, m_tiles, n_mb), c64(g, g->mr));
     n_mb = cdiv(g, M, mc);
     LLVMValueRef per_batch = mul(g, n_mb, n_nb);
