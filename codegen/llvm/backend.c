@@ -9,9 +9,6 @@
 #include "codegen/llvm/llvm.h"
 
 #include <sys/mman.h>
-#ifdef __GLIBC__
-#include <malloc.h>   // malloc_trim
-#endif
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
