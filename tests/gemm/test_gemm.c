@@ -185,10 +185,12 @@ static void run_suite(const kernels *k, rt_pool *pool2, bool small_blocking) {
     // Over one block of rows (more than 128 with AVX-512), A is packed per K block: partial
     // groups of 16 k (K = 300 in blocks of 100, K = 17, K = 1) and partial row tiles. Heavy items
     // reading A in place split their rows in two (125 x 400 x 1500, two threads: 64 + 61 rows).
+    // Rows of A a multiple of 4 KiB apart are packed from 32 rows up (lda = K + M % 3: 99 x 200 x
+    // 2048 on one thread, 48 x 100 x 1024 on two).
     static const int64_t fixed[][3] = {{1, 768, 768}, {1, 3072, 768}, {1, 3, 17},     {1, 1, 1},      {3, 1, 5},
                                        {17, 127, 3},  {5, 7, 0},      {127, 64, 300}, {64, 17, 1536}, {2, 3072, 3},
                                        {128, 384, 384}, {259, 100, 300}, {300, 48, 17}, {133, 7, 1},  {1031, 96, 64},
-                                       {125, 400, 1500}};
+                                       {125, 400, 1500}, {99, 200, 2048}, {48, 100, 1024}};
     for (size_t i = 0; i < KILN_ARRAY_SIZE(fixed); i++) {
         rt_pool *pool = i % 2 ? pool2 : NULL;
         test_packed(k, pool, fixed[i][0], fixed[i][1], fixed[i][2], i % 3 != 0, (cg_gemm_act)(i % CG_GEMM_ACT_COUNT));
