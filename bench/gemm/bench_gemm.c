@@ -232,8 +232,8 @@ int main(int argc, char **argv) {
 
     const char *coretype = getenv("OPENBLAS_CORETYPE");
     double peak1 = fma_peak(avx512, 1), peakn = fma_peak(avx512, threads);
-    printf("# kiln GEMM bench: cpu %s, isa %s, tiles %dx%d (weights) %dx%d (dynamic), kc %d, mc %d, %d threads, O3+JIT %.0f ms\n", cpu,
-           avx512 ? "avx512" : "avx2", cfg.mr, cfg.nr, cfg.dyn_mr, cfg.dyn_nr, cfg.kc, cfg.mc, threads, tc * 1e3);
+    printf("# kiln GEMM bench: cpu %s, isa %s, tiles %dx%d (weights) %dx%d + %dx%d (dynamic), kc %d, mc %d, %d threads, O3+JIT %.0f ms\n", cpu,
+           avx512 ? "avx512" : "avx2", cfg.mr, cfg.nr, cfg.dyn_mr, cfg.dyn_nr, cfg.dyn_mr_wide, cfg.dyn_nr_wide, cfg.kc, cfg.mc, threads, tc * 1e3);
     printf("# OpenBLAS %s (OPENBLAS_CORETYPE=%s); medians of %d interleaved samples of %.0f ms; best = fastest sample\n",
            openblas_get_config(), coretype ? coretype : "(unset)", reps, window_ms);
     double mem_bw = mem_read_bw(threads, (size_t)2048 << 20, 5);   // 2 GiB: past any L3 (480 MiB on the development VM)

@@ -9,8 +9,10 @@
  *   weights   (nn.Linear: x · Wᵀ, W [N, K] row-major): W is packed once at compile time with
  *             cg_gemm_pack_weight; the packed copy replaces the original. cg_gemm_emit_packed.
  *   dynamic   (activation x activation: attention Q·Kᵀ, P·V), batched over two levels with
- *             strides; B is packed on the fly into panels on the stack. cg_gemm_emit_dynamic.
- * A is always read in place. Functions emitted into one module share their microkernels
+ *             strides; B is packed on the fly into panels on the stack, with one of two
+ *             tiles picked by N at run time (dyn_* of the config). cg_gemm_emit_dynamic.
+ * A is read in place, or (weights, many rows or rows 4 KiB apart) copied block by block into a
+ * stack buffer that the microkernel reads as one stream. Functions emitted into one module share their microkernels
  * (internal functions named "kiln.gemm.*"), so emit all GEMMs of a target into one module.
  */
 #ifndef KILN_CG_LLVM_GEMM_H
@@ -50,6 +52,9 @@ typedef struct cg_gemm_config {
                       // depend on it (and only on it)
     int32_t dyn_mr, dyn_nr;   // the same for activation x activation products (narrower: head
                               // dims of 32 and 64 fill whole panels)
+    int32_t dyn_mr_wide, dyn_nr_wide;   // a second, wider tile for those products, taken where
+                                        // N padded to it is no wider than padded to dyn_nr
+                                        // (N = 64, 128, 100: yes; 32, 96: no); 0 x 0: none
     int32_t kc;       // K block: a kc x nr slice of a B panel stays in L1 while A's rows pass
     int32_t mc;       // most rows of A one work item covers (A's mc x kc block stays in L2)
 } cg_gemm_config;

@@ -472,11 +472,16 @@ static LLVMValueRef emit_pack(gen *g, bool trans_b) {
         return fn;
     }
     LLVMValueRef kfull = LLVMBuildAnd(g->b, kc, c64(g, ~(int64_t)(vec - 1)), "");
-    for (int jb = 0; jb < g->nv; jb++) {
+    // A loop over the panel's column blocks, not an unrolled one: one vec x vec transpose in the
+    // function keeps its machine-code time small (unrolled, 64-column panels cost the JIT 0.2 s).
+    loop jbl;
+    loop_open(g, &jbl, c64(g, 0), c64(g, g->nv), "jb");
+    {
         // Columns [jb*vec, jb*vec + vec) of the panel: rows of src.
-        LLVMValueRef jv = sub(g, n_valid, c64(g, (int64_t)jb * vec));   // valid columns in this block
-        LLVMValueRef sblk = gepf(g, src, mul(g, c64(g, (int64_t)jb * vec), ldb));
-        LLVMValueRef dblk = gepf_c(g, dst, (int64_t)jb * vec);
+        LLVMValueRef col = mul(g, jbl.iv, c64(g, vec));
+        LLVMValueRef jv = sub(g, n_valid, col);   // valid columns in this block
+        LLVMValueRef sblk = gepf(g, src, mul(g, col, ldb));
+        LLVMValueRef dblk = gepf(g, dst, col);
         LLVMBasicBlockRef full = block(g, "full"), part = block(g, "part"), next = block(g, "next");
         LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, jv, c64(g, vec), ""), full, part);
 
@@ -524,6 +529,7 @@ static LLVMValueRef emit_pack(gen *g, bool trans_b) {
         }
         at(g, next);
     }
+    loop_close(g, &jbl, c64(g, 1));
     LLVMBuildRetVoid(g->b);
     return fn;
 }
@@ -927,12 +933,38 @@ static bool config_ok(const cg_gemm_config *cfg, int mr, int nr, bool dynamic) {
     return !dynamic || (int64_t)cfg->kc * nr <= B_BUF;   // a kc x nr panel must fit the stack buffer
 }
 
+// One GEMM with an mr x nr tile: its ukernels (shared by name within the module), packers, task
+// and the entry `name` (external or internal).
+static LLVMValueRef emit_gemm(gen *g, const char *name, LLVMTypeRef fty, int mr, int nr, bool dynamic, bool trans_b, bool external) {
+    g->mr = mr;
+    g->nr = nr;
+    g->nv = nr / g->vec;
+    snprintf(g->base, sizeof(g->base), "%s", name);
+    memset(g->uk, 0, sizeof(g->uk));
+    memset(g->ukp, 0, sizeof(g->ukp));
+    g->packa = g->pack = NULL;
+    for (int m = 1; m <= g->mr; m++)
+        if (has_uk(g, m)) {
+            g->uk[m] = emit_ukernel(g, m, false);
+            if (!dynamic) g->ukp[m] = emit_ukernel(g, m, true);
+        }
+    if (!dynamic) g->packa = emit_packa(g);
+    if (dynamic) g->pack = emit_pack(g, trans_b);
+    LLVMValueRef task = emit_task(g, dynamic, trans_b);
+    LLVMValueRef fn = new_function(g, name, fty, external);
+    emit_entry(g, fn, task, dynamic);
+    return fn;
+}
+
 static kiln_status emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, const cg_gemm_config *cfg, bool dynamic, bool trans_b,
                         cg_gemm_act act, const char *name) {
     if (!mod || !tm || !cfg || !name || !name[0]) return kiln_error(KILN_ERR_INVALID_ARG, "gemm: emit needs a module, target machine, config and name");
-    if (!config_ok(cfg, cfg->mr, cfg->nr, false) || !config_ok(cfg, cfg->dyn_mr, cfg->dyn_nr, true))
-        return kiln_error(KILN_ERR_INVALID_ARG, "gemm '%s': bad config (isa %d, vec %d, %d x %d, dynamic %d x %d, kc %d, mc %d)", name,
-                          (int)cfg->isa, cfg->vec, cfg->mr, cfg->nr, cfg->dyn_mr, cfg->dyn_nr, cfg->kc, cfg->mc);
+    bool wide = cfg->dyn_mr_wide != 0 || cfg->dyn_nr_wide != 0;
+    if (!config_ok(cfg, cfg->mr, cfg->nr, false) || !config_ok(cfg, cfg->dyn_mr, cfg->dyn_nr, true) ||
+        (wide && !config_ok(cfg, cfg->dyn_mr_wide, cfg->dyn_nr_wide, true)))
+        return kiln_error(KILN_ERR_INVALID_ARG, "gemm '%s': bad config (isa %d, vec %d, %d x %d, dynamic %d x %d and %d x %d, kc %d, mc %d)", name,
+                          (int)cfg->isa, cfg->vec, cfg->mr, cfg->nr, cfg->dyn_mr, cfg->dyn_nr, cfg->dyn_mr_wide, cfg->dyn_nr_wide, cfg->kc,
+                          cfg->mc);
     if ((unsigned)act >= CG_GEMM_ACT_COUNT && !(act == CG_GEMM_ACT_RUNTIME && !dynamic))
         return kiln_error(KILN_ERR_INVALID_ARG, "gemm '%s': unknown activation %d", name, (int)act);
     if (strlen(name) > 200) return kiln_error(KILN_ERR_INVALID_ARG, "gemm: function name longer than 200 bytes");
@@ -945,14 +977,10 @@ static kiln_status emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, const cg_gem
     g.b = LLVMCreateBuilderInContext(g.ctx);
     g.cfg = cfg;
     g.vec = cfg->vec;
-    g.nr = dynamic ? cfg->dyn_nr : cfg->nr;
-    g.mr = dynamic ? cfg->dyn_mr : cfg->mr;
-    g.nv = g.nr / cfg->vec;
     g.act = act;
     char *cpu = LLVMGetTargetMachineCPU(tm), *features = LLVMGetTargetMachineFeatureString(tm);
     g.cpu = cpu;
     g.features = features;
-    snprintf(g.base, sizeof(g.base), "%s", name);
     g.t_void = LLVMVoidTypeInContext(g.ctx);
     g.t_i32 = LLVMInt32TypeInContext(g.ctx);
     g.t_i64 = LLVMInt64TypeInContext(g.ctx);
@@ -976,17 +1004,28 @@ static kiln_status emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, const cg_gem
     kiln_status st = KILN_OK;
     if (existing && LLVMGlobalGetValueType(existing) != fty) {
         st = kiln_error(KILN_ERR_INVALID_ARG, "gemm: '%s' is declared with another signature", name);
+    } else if (!dynamic || !wide) {
+        emit_gemm(&g, name, fty, dynamic ? cfg->dyn_mr : cfg->mr, dynamic ? cfg->dyn_nr : cfg->nr, dynamic, trans_b, true);
     } else {
-        for (int m = 1; m <= g.mr; m++)
-            if (has_uk(&g, m)) {
-                g.uk[m] = emit_ukernel(&g, m, false);
-                if (!dynamic) g.ukp[m] = emit_ukernel(&g, m, true);
-            }
-        if (!dynamic) g.packa = emit_packa(&g);
-        if (dynamic) g.pack = emit_pack(&g, trans_b);
-        LLVMValueRef task = emit_task(&g, dynamic, trans_b);
+        // Two dynamic GEMMs, one per tile, and the entry picks by N: the wide tile where N padded
+        // to its width is no wider than padded to the narrow one's.
+        char sub[2][256];
+        snprintf(sub[0], sizeof(sub[0]), "%s.nr%d", name, cfg->dyn_nr);
+        snprintf(sub[1], sizeof(sub[1]), "%s.nr%d", name, cfg->dyn_nr_wide);
+        LLVMValueRef fns[2] = {emit_gemm(&g, sub[0], fty, cfg->dyn_mr, cfg->dyn_nr, true, trans_b, false),
+                               emit_gemm(&g, sub[1], fty, cfg->dyn_mr_wide, cfg->dyn_nr_wide, true, trans_b, false)};
         LLVMValueRef fn = new_function(&g, name, fty, true);
-        emit_entry(&g, fn, task, dynamic);
+        LLVMValueRef N = LLVMGetParam(fn, 3), args[19];
+        for (unsigned i = 0; i < n; i++) args[i] = LLVMGetParam(fn, i);
+        LLVMValueRef pad_n = mul(&g, cdiv(&g, N, c64(&g, cfg->dyn_nr)), c64(&g, cfg->dyn_nr));
+        LLVMValueRef pad_w = mul(&g, cdiv(&g, N, c64(&g, cfg->dyn_nr_wide)), c64(&g, cfg->dyn_nr_wide));
+        LLVMBasicBlockRef bb[2] = {block(&g, "narrow"), block(&g, "wide")};
+        LLVMBuildCondBr(g.b, LLVMBuildICmp(g.b, LLVMIntSLE, pad_w, pad_n, ""), bb[1], bb[0]);
+        for (int i = 0; i < 2; i++) {
+            at(&g, bb[i]);
+            LLVMBuildCall2(g.b, fty, fns[i], args, n, "");
+            LLVMBuildRetVoid(g.b);
+        }
     }
     LLVMDisposeMessage(cpu);
     LLVMDisposeMessage(features);

@@ -206,7 +206,9 @@ static void run_suite(const kernels *k, rt_pool *pool2, bool small_blocking) {
     }
     if (!small_blocking) test_packed(k, pool2, 128, 768, 768, true, CG_GEMM_ACT_GELU_ERF);   // BERT-base's FFN-up epilogue, 2 threads
 
-    // Activation products: attention-like and odd shapes, both B layouts.
+    // Activation products: attention-like and odd shapes, both B layouts; with two dynamic
+    // tiles (8 x 32 and 6 x 64 with AVX-512), N = 128, 33, 64 take the wide one, 32, 3, 1, 17, 7
+    // the narrow one.
     static const int64_t dyn[][3] = {{128, 128, 64}, {64, 32, 128}, {17, 33, 5}, {1, 3, 17}, {3, 1, 1},
                                      {127, 64, 127}, {33, 17, 300}, {5, 7, 0},  {1, 64, 64}};
     for (size_t i = 0; i < KILN_ARRAY_SIZE(dyn); i++) {
@@ -326,6 +328,8 @@ int main(void) {
         small.nr = 2 * cfg.vec;
         small.dyn_mr = 2;
         small.dyn_nr = cfg.vec;
+        small.dyn_mr_wide = 3;   // and a wide dynamic tile on both ISAs (AVX2's default has none)
+        small.dyn_nr_wide = 2 * cfg.vec;
         small.kc = 5;
         small.mc = 6;
         char label[32];
