@@ -204,7 +204,11 @@ static void run_suite(const kernels *k, rt_pool *pool2, bool small_blocking) {
         test_packed(k, i % 2 ? pool2 : NULL, M, N, K, i % 3 != 1, (cg_gemm_act)(i % CG_GEMM_ACT_COUNT));
         i++;
     }
-    if (!small_blocking) test_packed(k, pool2, 128, 768, 768, true, CG_GEMM_ACT_GELU_ERF);   // BERT-base's FFN-up epilogue, 2 threads
+    if (!small_blocking) {
+        test_packed(k, pool2, 128, 768, 768, true, CG_GEMM_ACT_GELU_ERF);   // BERT-base's FFN-up epilogue, 2 threads
+        // Over a weight of 4 MiB and more, one-panel items go out in contiguous chunks (32 items).
+        test_packed(k, pool2, 65, 1536, 768, true, CG_GEMM_ACT_NONE);
+    }
 
     // Activation products: attention-like and odd shapes, both B layouts; with two dynamic
     // tiles (8 x 32 and 6 x 64 with AVX-512), N = 128, 33, 64 take the wide one, 32, 3, 1, 17, 7
