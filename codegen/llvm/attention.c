@@ -146,7 +146,7 @@ static void att_items(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *ud) 
     LLVMBuildStore(k->b, cg_kb_f32(k, 0), vsum);
     cg_loop_begin(k, &j, zero, Sk, "j");
     at = cg_kb_add(k, srow, j.iv);
-    LLVMValueRef e = cg_math_exp(k, LLVMBuildFSub(k->b, cg_load_elem(k, KILN_F32, scores, at), rmax, ""));
+    LLVMValueRef e = cg_math_exp_nonpos(k, LLVMBuildFSub(k->b, cg_load_elem(k, KILN_F32, scores, at), rmax, ""));
     cg_store_elem(k, KILN_F32, scores, at, e);
     LLVMBuildStore(k->b, cg_kb_reassoc(LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, f32, vsum, ""), e, "")), vsum);
     cg_loop_end(k, &j);

@@ -385,7 +385,8 @@ static LLVMValueRef pow2i(cg_kb *k, LLVMValueRef n) {   // 2^n for i32 n in [-12
     return LLVMBuildBitCast(k->b, bits, m->t_f32, "");
 }
 
-LLVMValueRef cg_math_exp(cg_kb *k, LLVMValueRef x) {
+// exp(r) for the reduced argument, and n: x = n ln 2 + r, |r| <= ln 2 / 2.
+static LLVMValueRef exp_reduced(cg_kb *k, LLVMValueRef x, LLVMValueRef *n_out) {
     cg_llvm_module *m = k->m;
     LLVMValueRef t = LLVMBuildFMul(k->b, x, cg_kb_f32(k, 1.44269504088896341f), "");
     LLVMValueRef n = cg_kb_intrinsic(k, "llvm.rint", m->t_f32, &t, 1);
@@ -395,7 +396,24 @@ LLVMValueRef cg_math_exp(cg_kb *k, LLVMValueRef x) {
     static const float c[] = {1.3981999507E-3f, 8.3334519073E-3f, 4.1665795894E-2f, 1.6666665459E-1f, 5.0000001201E-1f};
     LLVMValueRef y = cg_kb_f32(k, 1.9875691500E-4f);
     for (size_t i = 0; i < KILN_ARRAY_SIZE(c); i++) y = fma3(k, y, r, cg_kb_f32(k, c[i]));
-    y = LLVMBuildFAdd(k->b, fma3(k, y, z, r), cg_kb_f32(k, 1.0f), "");
+    *n_out = n;
+    return LLVMBuildFAdd(k->b, fma3(k, y, z, r), cg_kb_f32(k, 1.0f), "");
+}
+
+// For x <= 0 n is at most 0, so one 2^n (n >= -126 above the flush edge) scales it. NaN stays
+// NaN (through the polynomial); below the edge, where n would leave 2^n's range, the result is
+// 0, as cg_math_exp gives. About 19 vector operations against cg_math_exp's 27: it is the inner
+// loop of every softmax (attention's included).
+LLVMValueRef cg_math_exp_nonpos(cg_kb *k, LLVMValueRef x) {
+    LLVMValueRef n, y = exp_reduced(k, x, &n), x_lo = cg_kb_f32(k, -87.33654022216797f);
+    n = fsel(k, LLVMRealOGE, x, x_lo, n, cg_kb_f32(k, 0));   // NaN, -inf: no fptosi of them (poison)
+    y = LLVMBuildFMul(k->b, y, pow2i(k, LLVMBuildFPToSI(k->b, n, k->m->t_i32, "")), "");
+    return fsel(k, LLVMRealOLT, x, x_lo, cg_kb_f32(k, 0), y);
+}
+
+LLVMValueRef cg_math_exp(cg_kb *k, LLVMValueRef x) {
+    cg_llvm_module *m = k->m;
+    LLVMValueRef n, y = exp_reduced(k, x, &n);
     // n may be 128 (x near the overflow edge): scale in two halves.
     LLVMValueRef x_lo = cg_kb_f32(k, -87.33654022216797f), x_hi = cg_kb_f32(k, 88.72283935546875f);
     LLVMValueRef nc = fsel(k, LLVMRealOLT, x, x_lo, cg_kb_f32(k, 0), n);   // keep the shift in range

@@ -158,8 +158,10 @@ LLVMValueRef cg_load_elem(cg_kb *k, kiln_dtype t, LLVMValueRef base, LLVMValueRe
 void cg_store_elem(cg_kb *k, kiln_dtype t, LLVMValueRef base, LLVMValueRef index, LLVMValueRef v);
 size_t cg_dtype_size(kiln_dtype t);
 
-// Polynomial approximations, vectorizable, within ~3e-7 relative of libm (see math.c).
+// Polynomial approximations, vectorizable, within ~3e-7 relative of libm (kb.c).
 LLVMValueRef cg_math_exp(cg_kb *k, LLVMValueRef x);
+// The same for x <= 0 (or NaN): a softmax's x - max. No overflow edge, one scaling by 2^n.
+LLVMValueRef cg_math_exp_nonpos(cg_kb *k, LLVMValueRef x);
 LLVMValueRef cg_math_tanh(cg_kb *k, LLVMValueRef x);
 LLVMValueRef cg_math_erf(cg_kb *k, LLVMValueRef x);
 

@@ -78,7 +78,7 @@ static void softmax_rows(cg_kb *k, LLVMValueRef begin, LLVMValueRef end, void *u
     LLVMBuildStore(k->b, cg_kb_f64(k, 0), vsum);
     cg_loop_begin(k, &l, cg_kb_i64(k, 0), len, "k");
     LLVMValueRef idx = at(k, base, stride, l.iv);
-    LLVMValueRef e = cg_math_exp(k, LLVMBuildFSub(k->b, load_f(k, x, idx), mx, ""));
+    LLVMValueRef e = cg_math_exp_nonpos(k, LLVMBuildFSub(k->b, load_f(k, x, idx), mx, ""));
     cg_store_elem(k, KILN_F32, y, idx, e);
     LLVMValueRef s = cg_kb_reassoc(LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, m->t_f64, vsum, ""), LLVMBuildFPExt(k->b, e, m->t_f64, ""), ""));
     LLVMBuildStore(k->b, s, vsum);

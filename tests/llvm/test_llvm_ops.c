@@ -130,6 +130,7 @@ static void compare_one(kiln_context *ci, kiln_context *cc, inputs *in, const ch
     snprintf(msg_i, sizeof(msg_i), "%s", kiln_last_error());
     kiln_status sc = kiln_run(cc, in->t, (size_t)in->n, &oc, 1);
     CHECK_MSG(si == sc, "%s: interp %s (%s), cpu %s (%s)", cur_case, kiln_status_name(si), msg_i, kiln_status_name(sc), kiln_last_error());
+    CHECK_MSG(si == KILN_OK, "%s: the run failed: %s", cur_case, msg_i);   // both failing alike is no comparison
     if (si || sc) return;
     CHECK_MSG(oi.rank == oc.rank && oi.dtype == oc.dtype, "%s: output descriptions differ", cur_case);
     for (int d = 0; d < oi.rank; d++) CHECK(oi.shape[d] == oc.shape[d]);
@@ -226,14 +227,30 @@ static void test_unary(void) {
     }
     // The polynomials over a dense sweep, including the saturation and overflow edges.
     static const ir_op math[] = {IR_OP_EXP, IR_OP_TANH, IR_OP_ERF, IR_OP_GELU, IR_OP_GELU_TANH, IR_OP_SIGMOID, IR_OP_SILU};
-    int B, S;
-    ir_graph *g = new_graph(&B, &S, 1, 1);
+    ir_graph *g = ir_graph_create();   // no symbols: a dim no input sets would fail the run
     ir_node *x = ir_input(g, "x", KILN_F32, 1, (ir_dim[]){C(200001)});
     for (size_t o = 0; o < KILN_ARRAY_SIZE(math); o++) ir_graph_add_output(g, ir_op_name(math[o]), ir_unary(g, math[o], x));
     inputs in = {0};
     kiln_tensor *t = add_input(&in, "x", KILN_F32, 1, (int64_t[]){200001}, 0, 0);
     for (int i = 0; i <= 200000; i++) ((float *)t->data)[i] = -100.0f + (float)i * 1e-3f;
     cur_case = "math sweep [-100, 100]";
+    check_graph(g, &in, NULL, TOL_EW, NULL);
+    free_inputs(&in);
+    ir_graph_free(g);
+    // Softmax's exp (x - max <= 0: kb.c's cg_math_exp_nonpos) over the same sweep, its row max 0,
+    // scaled by 1e34 so that the tolerance, absolute near 0, checks the probabilities relatively
+    // (1e-6 of them down to exp(-71)) while exp's flush to 0 below -87.34, where expf goes
+    // subnormal, stays under it; -inf and NaN rows must come out as the interpreter's.
+    g = ir_graph_create();
+    x = ir_input(g, "x", KILN_F32, 2, (ir_dim[]){C(3), C(100001)});
+    ir_graph_add_output(g, "softmax_1e34", ir_binary(g, IR_OP_MUL, ir_softmax(g, x, -1), ir_scalar_f32(g, 1e34f)));
+    in = (inputs){0};
+    t = add_input(&in, "x", KILN_F32, 2, (int64_t[]){3, 100001}, 0, 0);
+    float *v = t->data;
+    for (int i = 0; i <= 100000; i++) v[i] = -100.0f + (float)i * 1e-3f;
+    for (int i = 0; i <= 100000; i++) v[100001 + i] = i % 7 ? -INFINITY : (float)(i % 5);
+    for (int i = 0; i <= 100000; i++) v[200002 + i] = i == 500 ? NAN : -(float)i * 1e-3f;
+    cur_case = "softmax sweep [-100, 0], -inf, NaN";
     check_graph(g, &in, NULL, TOL_EW, NULL);
     free_inputs(&in);
     ir_graph_free(g);
