@@ -414,6 +414,7 @@ kiln_status cg_llvm_compile(const ir_graph *src, const cg_weight_source *ws, con
     m.tm = tm;
     m.have_gemm = !o.blas_gemm && cg_gemm_config_for(tgt.cpu, tgt.features, &m.gemm) == KILN_OK;
     kiln_error_clear();
+    if (m.have_gemm) cg_llvm_fit_dynamic_tiles(src, &m.gemm);
     if (m.have_gemm) gemm = cg_llvm_gemm_start(&tgt, &m.gemm);
     int64_t symbol_max[IR_MAX_SYMBOLS] = {0};
     for (int s = 0; s < src->n_symbols; s++) symbol_max[s] = src->symbols[s].max;

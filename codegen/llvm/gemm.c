@@ -16,7 +16,8 @@
 //   attention products 128 x 128 x 64 and 128 x 64 x 128 (bench_gemm, 2 threads) went from
 //   64 / 70 % to 72 / 78 % of the peak, its fused attention (kiln profile) 5-7 % faster at 1 x 128
 //   and 1 x 512 (MiniLM's, head dim 32, unchanged); 8 x 48 and 6 x 48 ran slower, 4 x 64 and
-//   7 x 64 no faster. It costs BERT-base's JIT compile about 0.1 s of machine code (0.6 -> 0.7 s).
+//   7 x 64 no faster. A module compiles only the tile(s) its graph's products need
+//   (cg_llvm_fit_dynamic_tiles): both cost BERT-base's compile about 0.15 s of machine code.
 // AVX2 (16 ymm): 6 x 16 = 12 accumulators (95 % of the AVX2 peak; 4x24, 3x32 92-93 %).
 // kc = 128 keeps a 24 KiB slice of B in L1 (128-256 measured alike).
 static const cg_gemm_config config_avx512 = {

@@ -197,6 +197,9 @@ typedef struct cg_gemm_region {
 bool cg_llvm_gemm_region(const ir_node *n, cg_gemm_region *r);
 // kiln's GEMM entry (gemm_object.c) declared in the module being built.
 LLVMValueRef cg_llvm_gemm_fn(cg_kb *k, bool dynamic, bool trans_b, LLVMTypeRef *type_out);
+// Keeps of cfg's two tiles for activation x activation products the one graph g's products need
+// (both when some need each), so that the module compiles no kernels it never runs.
+void cg_llvm_fit_dynamic_tiles(const ir_graph *g, cg_gemm_config *cfg);
 kiln_status cg_llvm_emit_movement(cg_kb *k, const ir_node *n);
 // true when a FUSED region's body is element-wise only (scalar constants allowed): one kernel.
 bool cg_llvm_elementwise_fusable(const ir_node *fused);
