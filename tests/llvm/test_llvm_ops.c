@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "codegen/codegen.h"
+#include "codegen/llvm/llvm.h"
 #include "runtime/context.h"
 #include "common/half.h"
 #include "common/quant.h"
@@ -1084,7 +1085,46 @@ static void test_quantized_weights(void) {
             }
 }
 
+// Which tiles for activation x activation products a module compiles (cg_llvm_fit_dynamic_tiles):
+// products with N a multiple of 64 take the wide tile alone, N of 32 the narrow one alone, a mix
+// both; products of weights do not count (packed GEMM), and symbolic N counts for neither.
+static void test_dynamic_tiles(void) {
+    cg_gemm_config base;
+    CHECK_OK(cg_gemm_config_for("x86-64-v4", "", &base));
+    CHECK(base.dyn_nr == 32 && base.dyn_nr_wide == 64);
+    static const struct {
+        int64_t n[2];      // N of up to two products (0: none)
+        bool weight;       // the first product's B is a weight
+        int want_nr, want_wide_nr;
+    } cases[] = {
+        {{64, 0}, false, 64, 0},   {{128, 100}, false, 64, 0}, {{32, 0}, false, 32, 0},   {{96, 0}, false, 32, 0},
+        {{64, 32}, false, 32, 64}, {{64, 0}, true, 32, 0},     {{-1, 0}, false, 32, 0},
+    };
+    for (size_t c = 0; c < KILN_ARRAY_SIZE(cases); c++) {
+        int B, S;
+        ir_graph *g = new_graph(&B, &S, 1, 256);
+        for (int i = 0; i < 2 && cases[c].n[i]; i++) {
+            ir_dim nd = cases[c].n[i] < 0 ? ir_dim_sym(S) : C(cases[c].n[i]);
+            char name[8];
+            snprintf(name, sizeof(name), "a%d", i);
+            ir_node *a = ir_input(g, name, KILN_F32, 2, (ir_dim[]){C(128), C(64)});
+            name[0] = 'b';
+            ir_node *b = i == 0 && cases[c].weight ? ir_weight(g, name, KILN_F32, 2, (ir_dim[]){C(64), nd})
+                                                    : ir_input(g, name, KILN_F32, 2, (ir_dim[]){C(64), nd});
+            name[0] = 'o';
+            ir_graph_add_output(g, name, ir_matmul(g, a, b, false, false));
+        }
+        cg_gemm_config cfg = base;
+        cg_llvm_fit_dynamic_tiles(g, &cfg);
+        CHECK_MSG(cfg.dyn_nr == cases[c].want_nr && cfg.dyn_nr_wide == cases[c].want_wide_nr, "case %zu: tiles x%d + x%d, want x%d + x%d", c,
+                  cfg.dyn_nr, cfg.dyn_nr_wide, cases[c].want_nr, cases[c].want_wide_nr);
+        CHECK(cfg.dyn_mr == (cfg.dyn_nr == 64 ? 6 : 8));
+        ir_graph_free(g);
+    }
+}
+
 int main(void) {
+    test_dynamic_tiles();
     test_unary();
     test_binary();
     test_cast_expand();
