@@ -92,3 +92,8 @@ void cg_gemm_pack_weight(const cg_gemm_config *cfg, const float *w_nk, int64_t N
             for (int64_t k = 0; k < K; k++) dst[k * nr + j] = 0.0f;
     }
 }
+
+bool cg_gemm_dynamic_wide(const cg_gemm_config *cfg, int64_t n) {
+    int64_t w = cfg->dyn_nr_wide, s = cfg->dyn_nr;
+    return w > 0 && n > 0 && (n + w - 1) / w * w <= (n + s - 1) / s * s;
+}

@@ -68,6 +68,10 @@ typedef struct cg_gemm_config {
 // AVX-512F nor AVX2+FMA: the backend must use another path).
 kiln_status cg_gemm_config_for(const char *cpu, const char *features, cg_gemm_config *out);
 
+// True when an activation product with N columns runs on the wide dynamic tile: N padded to
+// dyn_nr_wide is no wider than padded to dyn_nr. The dynamic entry makes the same choice at run time.
+bool cg_gemm_dynamic_wide(const cg_gemm_config *cfg, int64_t n);
+
 /* ---- weights packed at compile time ----
  * Layout: W [N, K] (row-major, nn.Linear's weight; B = Wᵀ) becomes ceil(N/nr) panels; panel p
  * holds columns [p*nr, p*nr + nr) of B as K rows of nr contiguous floats (row k at

@@ -1022,7 +1022,7 @@ static kiln_status emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, const cg_gem
         emit_gemm(&g, name, fty, dynamic ? cfg->dyn_mr : cfg->mr, dynamic ? cfg->dyn_nr : cfg->nr, dynamic, trans_b, true);
     } else {
         // Two dynamic GEMMs, one per tile, and the entry picks by N: the wide tile where N padded
-        // to its width is no wider than padded to the narrow one's.
+        // to its width is no wider than padded to the narrow one's (cg_gemm_dynamic_wide).
         char sub[2][256];
         snprintf(sub[0], sizeof(sub[0]), "%s.nr%d", name, cfg->dyn_nr);
         snprintf(sub[1], sizeof(sub[1]), "%s.nr%d", name, cfg->dyn_nr_wide);

@@ -51,8 +51,7 @@ static int input_index(const ir_node *in);
 static void count_n(const cg_gemm_config *cfg, ir_dim d, int *wide, int *narrow) {
     int64_t n;
     if (!ir_dim_is_const(d, &n) || n < 1) return;
-    int64_t w = cfg->dyn_nr_wide, s = cfg->dyn_nr;
-    if ((n + w - 1) / w * w <= (n + s - 1) / s * s) (*wide)++;
+    if (cg_gemm_dynamic_wide(cfg, n)) (*wide)++;
     else (*narrow)++;
 }
 
